@@ -1,0 +1,222 @@
+"""The `tweetbot` command: a click group of thin commands that wire objects and call the modules.
+
+Exit codes: 0 success; 2 bad usage or bad config (one line naming the file and key); 1 any other
+failure (one line; the traceback only with --debug).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from bot.config import Config, Secrets, example_config_text, load_config
+from bot.errors import BotError, UsageError
+from bot.logging import configure_logging, get_logger, redact_text
+from bot.store import Store, parse_iso, utcnow
+
+log = get_logger(__name__)
+
+
+class AppContext:
+    """What every command may need, built lazily so `init` and `--help` need no config."""
+
+    def __init__(self, config_file: str | None, log_format: str, debug: bool) -> None:
+        self.config_file = config_file
+        self.log_format = log_format
+        self.debug = debug
+        self.secrets = Secrets.from_env()
+        self._config: Config | None = None
+        self._store: Store | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_file)
+        return self._config
+
+    def store(self) -> Store:
+        """Open (and migrate) the database named by the config."""
+        if self._store is None:
+            self._store = Store(self.config.db_path)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_file",
+    metavar="PATH",
+    help="Config file (default: $TWEETBOT_CONFIG, then ./config.toml).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "console", "json"]),
+    default="auto",
+    show_default=True,
+    help="Console on a TTY and JSON lines otherwise, unless forced.",
+)
+@click.option("--debug", is_flag=True, help="Verbose logs and full tracebacks.")
+@click.version_option(package_name="tweetbot")
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None, log_format: str, debug: bool) -> None:
+    """tweetbot: a Twitter/X bot that fine-tunes GPT-2 on an account's tweets and posts as it."""
+    app = AppContext(config_file, log_format, debug)
+    configure_logging(
+        log_format,  # type: ignore[arg-type]
+        level="DEBUG" if debug else "INFO",
+        secrets=app.secrets.values(),
+    )
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+# ---- foundation --------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+def init(directory: Path) -> None:
+    """Write a commented starter config.toml into DIRECTORY (never overwrites one)."""
+    target = directory / "config.toml"
+    if target.exists():
+        raise UsageError(f"{target}: already exists; not overwriting it")
+    directory.mkdir(parents=True, exist_ok=True)
+    # "x" mode: a file that appears between the check and the write is still not clobbered.
+    try:
+        with target.open("x", encoding="utf-8") as handle:
+            handle.write(example_config_text())
+    except FileExistsError:
+        raise UsageError(f"{target}: already exists; not overwriting it") from None
+    click.echo(f"wrote {target}; edit it, set the TWITTER_* variables, then `tweetbot fetch`")
+
+
+@cli.command()
+@pass_app
+def health(app: AppContext) -> None:
+    """Exit 0 while the running daemon's heartbeat is fresh, 1 otherwise (for HEALTHCHECK)."""
+    config = app.config
+    if not config.db_path.exists():
+        raise BotError(f"unhealthy: no database at {config.db_path}")
+    beat = app.store().last_heartbeat()
+    if beat is None:
+        raise BotError("unhealthy: the daemon has never recorded a heartbeat")
+    # Three missed beats before we call it dead: one slow job must not restart the container.
+    allowed = timedelta(seconds=max(3 * config.schedule.heartbeat_every, 10))
+    age = utcnow() - beat
+    if age > allowed:
+        raise BotError(f"unhealthy: last heartbeat {int(age.total_seconds())}s ago")
+    click.echo(f"healthy: last heartbeat {int(age.total_seconds())}s ago")
+
+
+def _budget(store: Store, config: Config) -> dict[str, Any]:
+    now = utcnow()
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    month_start = day_start.replace(day=1)
+    return {
+        "today": store.count_posts_since(day_start),
+        "posts_per_day": config.limits.posts_per_day,
+        "this_month": store.count_posts_since(month_start),
+        "posts_per_month": config.limits.posts_per_month,
+    }
+
+
+_STATUS_FIELDS = ("id", "kind", "status", "text", "reason", "tweet_id", "created_at")
+
+
+def status_report(store: Store, config: Config, limit: int = 10) -> dict[str, Any]:
+    """What `status` shows: recent outbox rows, model, next job times, budget, heartbeat."""
+    current = store.current_model()
+    next_runs = {
+        row["key"].removeprefix("next_run:"): row["value"]
+        for row in store.query("SELECT key, value FROM state WHERE key LIKE 'next_run:%'")
+    }
+    beat = store.last_heartbeat()
+    return {
+        "bot": config.bot.name,
+        "dry_run": config.bot.dry_run,
+        "model_version": current["version"] if current else None,
+        "heartbeat": beat.isoformat() if beat else None,
+        "next_runs": next_runs,
+        "budget": _budget(store, config),
+        "recent": [
+            {
+                k: row[k]
+                for k in ("id", "kind", "status", "text", "reason", "tweet_id", "created_at")
+            }
+            for row in store.posts(limit=limit)
+        ],
+    }
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("-n", "limit", default=10, show_default=True, help="Recent outbox rows to show.")
+@pass_app
+def status(app: AppContext, as_json: bool, limit: int) -> None:
+    """Show recent posts, replies and skips, the current model, next job times and budget."""
+    report = status_report(app.store(), app.config, limit)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        return
+    budget = report["budget"]
+    click.echo(f"bot:        {report['bot']}{'  (dry run)' if report['dry_run'] else ''}")
+    click.echo(f"model:      {report['model_version'] or '(none promoted yet)'}")
+    click.echo(f"heartbeat:  {report['heartbeat'] or '(never)'}")
+    click.echo(
+        f"budget:     {budget['today']}/{budget['posts_per_day']} today, "
+        f"{budget['this_month']}/{budget['posts_per_month']} this month"
+    )
+    for job, when in sorted(report["next_runs"].items()):
+        click.echo(f"next {job + ':':<10}{when}")
+    click.echo("recent:")
+    if not report["recent"]:
+        click.echo("  (nothing yet)")
+    for row in report["recent"]:
+        when = parse_iso(row["created_at"]).strftime("%Y-%m-%d %H:%M")
+        detail = row["text"] or ""
+        if row["status"] in ("skipped", "failed", "unknown") and row["reason"]:
+            detail = f"[{row['reason']}] {detail}"
+        click.echo(f"  {when} {row['kind']:<5} {row['status']:<7} {detail[:100]}")
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point: run the CLI and turn errors into one line and an exit code."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="tweetbot", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except BotError as exc:
+        if debug:
+            log.exception("command failed")
+        click.echo(f"error: {redact_text(str(exc))}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(f"error: {redact_text(f'{type(exc).__name__}: {exc}')}", err=True)
+        click.echo("(run with --debug for the traceback)", err=True)
+        sys.exit(1)
+    sys.exit(0)

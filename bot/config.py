@@ -1,0 +1,358 @@
+"""TOML configuration -> validated, frozen settings.
+
+Every key has a safe default, so an empty file is a valid (dry-run) configuration. Durations
+are strings such as "30s", "5m", "2h", "7d" and are stored as seconds. Secrets never live in the
+file: they come only from the environment (see `Secrets`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from bot.errors import ConfigError
+
+CONFIG_ENV = "TWEETBOT_CONFIG"
+DEFAULT_CONFIG = "config.toml"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> float:
+    """Turn "30s", "5m", "2h", "7d" into seconds; anything else is a ValueError."""
+    if isinstance(value, bool) or not isinstance(value, str):
+        # A bare number is ambiguous (seconds? minutes?), so the file must say the unit.
+        raise ValueError('must be a duration string such as "30s", "5m", "2h" or "7d"')
+    if value.strip().startswith("-"):
+        raise ValueError(f"must not be negative (got {value!r})")
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(f'must be a duration such as "30s", "5m", "2h" or "7d" (got {value!r})')
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def format_duration(seconds: float) -> str:
+    """Render seconds back as the shortest exact duration string ("90s", "2h")."""
+    for unit in ("d", "h", "m", "s"):
+        size = _UNIT_SECONDS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Section(BaseModel):
+    # strict: a string where a number belongs is a wrong type, not something to coerce.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class BotSection(_Section):
+    name: str = Field("tweetbot", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    data_dir: str = "data"
+    models_dir: str = "models"
+    dry_run: bool = True
+
+
+class TwitterSection(_Section):
+    api_base_url: str = Field("https://api.twitter.com", pattern=r"^https?://[^\s/]+(/.*)?$")
+    timeout: Duration = Field(10.0, gt=0)
+
+
+class SourceSection(_Section):
+    usernames: list[str] = Field(default_factory=list)
+    min_words: int = Field(3, ge=0)
+    drop_replies: bool = False
+    # Relative weight per source username; sources not listed weigh 1.0.
+    weights: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("usernames")
+    @classmethod
+    def _usernames(cls, names: list[str]) -> list[str]:
+        cleaned = [n.lstrip("@") for n in names]
+        for name in cleaned:
+            if not re.fullmatch(r"[A-Za-z0-9_]{1,15}", name):
+                raise ValueError(f"{name!r} is not an X username")
+        return cleaned
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, weights: dict[str, float]) -> dict[str, float]:
+        for name, weight in weights.items():
+            if weight <= 0:
+                raise ValueError(f"weight of {name!r} must be > 0 (got {weight})")
+        return {name.lstrip("@"): w for name, w in weights.items()}
+
+
+class ModelSection(_Section):
+    base: str = Field("gpt2", min_length=1)
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")
+
+
+class TrainingSection(_Section):
+    epochs: float = Field(4.0, gt=0)
+    learning_rate: float = Field(5e-5, gt=0)
+    eval_fraction: float = Field(0.1, gt=0, lt=1)
+    seed: int = 42
+    min_new_tweets: int = Field(50, ge=0)
+    keep_versions: int = Field(5, ge=1)
+    batch_size: int = Field(8, ge=1)
+    block_size: int = Field(128, ge=8)
+    early_stopping_patience: int = Field(2, ge=1)
+    # A new version is promoted when eval_loss <= current * (1 + promote_tolerance).
+    promote_tolerance: float = Field(0.02, ge=0)
+
+
+class GenerationSection(_Section):
+    candidates: int = Field(8, ge=1, le=64)
+    temperature: float = Field(0.9, gt=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+    top_k: int = Field(50, ge=0)
+    repetition_penalty: float = Field(1.1, ge=1)
+    max_new_tokens: int = Field(60, ge=1, le=512)
+    prompts: list[str] = Field(default_factory=list)
+    # Rounds of `candidates` before the job gives up with a logged reason.
+    max_attempts: int = Field(3, ge=1)
+    # Inference backend: "torch" (transformers, always available) or a faster optional one.
+    backend: str = Field("torch", pattern=r"^(torch|fast)$")
+
+
+class ScheduleSection(_Section):
+    post_every: Duration = Field(3 * 3600.0, gt=0)
+    post_jitter: Duration = Field(20 * 60.0, ge=0)
+    mentions_every: Duration = Field(120.0, gt=0)
+    retrain_every: Duration = Field(7 * 86400.0, gt=0)
+    heartbeat_every: Duration = Field(30.0, gt=0)
+    quiet_hours: str = Field("", pattern=r"^$|^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, name: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {name!r}") from exc
+        return name
+
+    def quiet_window(self) -> tuple[time, time] | None:
+        """The quiet hours as (start, end) clock times, or None when there are none."""
+        if not self.quiet_hours:
+            return None
+        start, end = self.quiet_hours.split("-")
+        return time.fromisoformat(start), time.fromisoformat(end)
+
+
+class RepliesSection(_Section):
+    enabled: bool = True
+    max_per_user_per_hour: int = Field(3, ge=0)
+    max_thread_depth: int = Field(3, ge=0)
+    max_age: Duration = Field(3600.0, gt=0)
+    blocked_users: list[str] = Field(default_factory=list)
+    # An account whose replies to us arrive faster than this, `loop_replies` times in a row,
+    # is treated as a bot and not answered (bot-to-bot loops burn the budget).
+    loop_min_interval: Duration = Field(20.0, ge=0)
+    loop_replies: int = Field(3, ge=1)
+
+
+class FiltersSection(_Section):
+    blocked_words: list[str] = Field(default_factory=list)
+    blocked_words_file: str = ""
+    allow_urls: bool = False
+    allow_mentions: bool = False
+    max_verbatim_ngram: int = Field(8, ge=3)
+    # Reject a candidate whose token overlap with a source tweet or own post is this high.
+    max_similarity: float = Field(0.8, gt=0, le=1)
+    dedupe_days: int = Field(30, ge=0)
+
+
+class LimitsSection(_Section):
+    # X's free tier allows 17 posts a day; users on paid tiers raise these deliberately.
+    posts_per_day: int = Field(17, ge=0)
+    posts_per_month: int = Field(500, ge=0)
+
+
+class Config(_Section):
+    """The whole validated configuration; `path` is the file it came from (None for defaults)."""
+
+    bot: BotSection = BotSection()
+    twitter: TwitterSection = TwitterSection()
+    source: SourceSection = SourceSection()
+    model: ModelSection = ModelSection()
+    training: TrainingSection = TrainingSection()
+    generation: GenerationSection = GenerationSection()
+    schedule: ScheduleSection = ScheduleSection()
+    replies: RepliesSection = RepliesSection()
+    filters: FiltersSection = FiltersSection()
+    limits: LimitsSection = LimitsSection()
+    path: Path | None = Field(None, exclude=True)
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative paths in the file are relative to the file's own directory."""
+        return self.path.parent if self.path else Path.cwd()
+
+    @property
+    def data_dir(self) -> Path:
+        return (self.base_dir / self.bot.data_dir).resolve()
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "tweetbot.db"
+
+    @property
+    def models_dir(self) -> Path:
+        """`<models_dir>/<bot name>`: where this bot's model versions live."""
+        return (self.base_dir / self.bot.models_dir).resolve() / self.bot.name
+
+    def require_sources(self) -> list[str]:
+        """The source usernames, or a ConfigError when a command needs them and there are none."""
+        if not self.source.usernames:
+            raise ConfigError(
+                f"{self._where()}: [source] usernames: must name at least one account to fetch"
+            )
+        return list(self.source.usernames)
+
+    def blocked_words(self) -> list[str]:
+        """Blocked words from the list plus `blocked_words_file` (one per line, # comments)."""
+        words = list(self.filters.blocked_words)
+        if self.filters.blocked_words_file:
+            path = self.base_dir / self.filters.blocked_words_file
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise ConfigError(
+                    f"{self._where()}: [filters] blocked_words_file: cannot read {path} "
+                    f"({exc.strerror})"
+                ) from exc
+            words += [w.strip() for w in lines if w.strip() and not w.lstrip().startswith("#")]
+        return words
+
+    def _where(self) -> str:
+        return str(self.path) if self.path else "<defaults>"
+
+
+def _first_error(path: Path, exc: ValidationError) -> ConfigError:
+    err = exc.errors()[0]
+    loc = [str(part) for part in err["loc"]]
+    section, key = (loc[0], ".".join(loc[1:])) if len(loc) > 1 else ("", loc[0] if loc else "")
+    where = f"[{section}] {key}" if section else f"[{key}]" if key else "(top level)"
+    if err["type"] == "extra_forbidden":
+        what = "unknown key" if section else "unknown section"
+    elif err["type"] == "model_type" or err["type"].endswith("_type"):
+        what = f"wrong type: {err['msg'].lower()} (got {type(err['input']).__name__})"
+    else:
+        what = err["msg"].removeprefix("Value error, ")
+        if "input" in err and err["type"] not in ("value_error",):
+            what += f" (got {err['input']!r})"
+    return ConfigError(f"{path}: {where}: {what}")
+
+
+def parse_config(text: str, path: Path) -> Config:
+    """Validate TOML text; every problem is a one-line ConfigError naming the file and key."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message already carries "(at line N, column M)".
+        raise ConfigError(f"{path}: malformed TOML: {exc}") from None
+    return config_from_mapping(raw, path)
+
+
+def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Config:
+    """Validate an already-parsed mapping (used by tests and by `parse_config`)."""
+    try:
+        config = Config.model_validate(dict(raw))
+    except ValidationError as exc:
+        raise _first_error(path or Path("<config>"), exc) from None
+    return config.model_copy(update={"path": path.resolve() if path else None})
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The config file to use: --config, then $TWEETBOT_CONFIG, then ./config.toml."""
+    return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate the config file; a missing or unreadable file is a ConfigError."""
+    target = config_path(path)
+    try:
+        text = target.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{target}: config file not found (create one with `tweetbot init`)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{target}: cannot read config file ({exc})") from None
+    return parse_config(text, target)
+
+
+def example_config_text() -> str:
+    """The commented starter config that `tweetbot init` writes (every key, safe defaults)."""
+    return (Path(__file__).parent / "config.example.toml").read_text(encoding="utf-8")
+
+
+SECRET_ENV = (
+    "TWITTER_CONSUMER_KEY",
+    "TWITTER_CONSUMER_SECRET",
+    "TWITTER_ACCESS_TOKEN",
+    "TWITTER_ACCESS_TOKEN_SECRET",
+    "TWITTER_BEARER_TOKEN",
+)
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """X credentials, read only from the environment and never printed."""
+
+    consumer_key: str = ""
+    consumer_secret: str = ""
+    access_token: str = ""
+    access_token_secret: str = ""
+    bearer_token: str = ""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Secrets:
+        """Read the five TWITTER_* variables (missing ones are empty)."""
+        env = os.environ if environ is None else environ
+        return cls(*(env.get(name, "").strip() for name in SECRET_ENV))
+
+    @property
+    def can_post(self) -> bool:
+        """OAuth 1.0a user context needs all four user keys."""
+        return all(
+            (self.consumer_key, self.consumer_secret, self.access_token, self.access_token_secret)
+        )
+
+    def values(self) -> list[str]:
+        """Every non-empty secret, for the log redactor."""
+        return [v for v in (self._all()) if v]
+
+    def _all(self) -> tuple[str, ...]:
+        return (
+            self.consumer_key,
+            self.consumer_secret,
+            self.access_token,
+            self.access_token_secret,
+            self.bearer_token,
+        )
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{name.lower()}={'set' if value else 'unset'}"
+            for name, value in zip(SECRET_ENV, self._all(), strict=True)
+        )
+        return f"Secrets({shown})"
+
+    __str__ = __repr__
