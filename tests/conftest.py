@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# Fixture modules of each area register themselves here (fake X server, sample corpus, models).
+pytest_plugins: list[str] = []
+
 # No test may reach the Hugging Face Hub; transformers honours these before any request.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
