@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
+from bot.errors import BotError
+
 TweetKind = Literal["original", "retweet", "reply", "quote"]
 
 
@@ -56,8 +58,11 @@ class Mention:
     in_reply_to_tweet_id: str | None = None
 
 
-class PlatformError(Exception):
-    """Base of every error the platform raises; callers never see tweepy or requests errors."""
+class PlatformError(BotError):
+    """Base of every error the platform raises; callers never see tweepy or requests errors.
+
+    A `BotError`, so a CLI command that lets one escape prints its one line (exit 1).
+    """
 
 
 class RateLimited(PlatformError):
@@ -73,11 +78,21 @@ class DuplicateContent(PlatformError):
 
 
 class AuthError(PlatformError):
-    """401: the credentials are missing, wrong or revoked."""
+    """401: the credentials are missing, wrong or revoked (the user fixes this: exit 2)."""
+
+    exit_code = 2
 
 
 class Forbidden(PlatformError):
     """403 other than duplicates: e.g. an endpoint outside the API tier, or a reply not allowed."""
+
+
+class NotFound(PlatformError):
+    """404, or X's 200-with-errors for an unknown username: the account or tweet does not exist."""
+
+
+class InvalidRequest(PlatformError):
+    """400 and other 4xx: X refused the request itself (say, a reply to a deleted tweet)."""
 
 
 class Unavailable(PlatformError):

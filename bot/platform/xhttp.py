@@ -1,0 +1,189 @@
+"""The HTTP layer under tweepy: base URL, timeouts, and X's answers turned into our errors.
+
+tweepy 4.17's `Client.request` hardcodes `https://api.twitter.com`, passes no timeout to
+requests, and turns statuses into its own exceptions only after building them from the body
+(which fails on HTML pages and garbled rate-limit headers). Its `session` attribute is a public
+`requests.Session`, so we replace it with `XSession`: every request is re-pointed at
+`[twitter] api_base_url`, carries `[twitter] timeout`, and every answer that is not a usable 2xx
+JSON object is raised as one of the project's errors right here, before tweepy touches it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from bot.platform.base import (
+    AuthError,
+    BadResponse,
+    DuplicateContent,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    PlatformError,
+    RateLimited,
+    Unavailable,
+)
+
+# The host tweepy builds every URL on (tweepy/client.py, BaseClient.request).
+TWEEPY_HOST = "https://api.twitter.com"
+
+# X's wording for the duplicate-content 403 (checked in DESIGN.md); matched loosely.
+_DUPLICATE_MARKER = "duplicate content"
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class WriteRefused(PlatformError):
+    """A read-only session was asked to send a write; nothing left the process."""
+
+
+def parse_reset(value: str | None) -> datetime | None:
+    """`x-rate-limit-reset` (epoch seconds) as a UTC datetime; None when missing or garbled."""
+    if value is None:
+        return None
+    try:
+        seconds = int(value.strip())
+        return datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def describe_body(body: bytes, content_type: str = "") -> str:
+    """A short, safe description of an error body for a log line or an error message."""
+    text = body.decode("utf-8", "replace").strip()
+    if "html" in content_type.lower() or text.lower().startswith(("<!doctype", "<html")):
+        return "an HTML page"
+    problem = _problem(body)
+    if problem:
+        return problem
+    if not text:
+        return "an empty body"
+    return repr(text[:80] + ("..." if len(text) > 80 else ""))
+
+
+def _problem(body: bytes) -> str:
+    """`title: detail` of an X problem JSON (or of its first `errors` entry), else ""."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return ""
+    if not isinstance(parsed, dict):
+        return ""
+    candidates: list[Any] = [parsed]
+    if isinstance(parsed.get("errors"), list):
+        candidates += parsed["errors"]
+    for item in candidates:
+        if not isinstance(item, dict):
+            continue
+        title = str(item.get("title") or "").strip()
+        detail = str(item.get("detail") or item.get("message") or "").strip()
+        if title or detail:
+            return f"{title}: {detail}" if title and detail and title != detail else title or detail
+    return ""
+
+
+def error_for_response(
+    status: int, headers: Mapping[str, str], body: bytes, where: str
+) -> PlatformError | None:
+    """The error an answer from X means, or None when it is a usable 2xx JSON object.
+
+    `headers` must look names up case-insensitively (requests' headers do). `where` says which
+    request it was ("GET /2/users/me") so every message carries its context.
+    """
+    content_type = headers.get("content-type", "")
+    if 200 <= status < 300:
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return BadResponse(
+                f"{where}: X answered {status} with {describe_body(body, content_type)}"
+                " instead of JSON"
+            )
+        if not isinstance(parsed, dict):
+            return BadResponse(f"{where}: X answered {status} with JSON that is not an object")
+        return None
+    what = describe_body(body, content_type)
+    if status == 429:
+        reset_at = parse_reset(headers.get("x-rate-limit-reset"))
+        until = f"until {reset_at:%Y-%m-%d %H:%M:%S} UTC" if reset_at else "(no reset time given)"
+        return RateLimited(f"{where}: rate limited by X {until}", reset_at)
+    if status == 401:
+        return AuthError(
+            f"{where}: X rejected the credentials (401 {what}); check the TWITTER_* variables"
+        )
+    if status == 403:
+        if _DUPLICATE_MARKER in what.lower():
+            return DuplicateContent(f"{where}: X refused a duplicate tweet ({what})")
+        return Forbidden(f"{where}: X refused the request (403 {what})")
+    if status == 404:
+        return NotFound(f"{where}: not found (404 {what})")
+    if 400 <= status < 500:
+        return InvalidRequest(f"{where}: X rejected the request ({status} {what})")
+    if status >= 500:
+        return Unavailable(f"{where}: X is unavailable ({status} {what})")
+    return BadResponse(f"{where}: unexpected answer from X ({status} {what})")
+
+
+def error_for_exception(exc: BaseException, where: str, timeout: float) -> PlatformError:
+    """The error a failed HTTP exchange means (timeouts, resets, refused connections...)."""
+    if isinstance(exc, PlatformError):
+        return exc
+    if isinstance(exc, requests.Timeout):
+        return Unavailable(f"{where}: X did not answer within {timeout:g}s")
+    if isinstance(exc, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
+        return Unavailable(f"{where}: connection to X failed ({_short(exc)})")
+    if isinstance(exc, requests.exceptions.ContentDecodingError):
+        return BadResponse(f"{where}: X sent a body that cannot be decoded ({_short(exc)})")
+    if isinstance(exc, requests.RequestException):
+        return Unavailable(f"{where}: request to X failed ({_short(exc)})")
+    return BadResponse(f"{where}: unexpected failure talking to X ({type(exc).__name__}: {exc})")
+
+
+def _short(exc: BaseException) -> str:
+    # urllib3 nests its reasons deeply; the innermost line is the one a person can act on.
+    text = str(exc).strip() or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+class XSession(requests.Session):
+    """A requests session for tweepy that honours the base URL and timeout and maps errors.
+
+    With `read_only`, any method other than GET/HEAD/OPTIONS is refused before a socket is
+    touched: the dry-run reader is built on one, so it cannot write even if asked.
+    """
+
+    def __init__(self, base_url: str, timeout: float, *, read_only: bool = False) -> None:
+        super().__init__()
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.read_only = read_only
+
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        """Send one request to X; raise a PlatformError unless the answer is usable."""
+        method = method.decode() if isinstance(method, bytes) else method
+        url = url.decode() if isinstance(url, bytes) else url
+        if url.startswith(TWEEPY_HOST):
+            url = self.base_url + url[len(TWEEPY_HOST) :]
+        route = url[len(self.base_url) :] if url.startswith(self.base_url) else url
+        where = f"{method.upper()} {route}"
+        if self.read_only and method.upper() not in _SAFE_METHODS:
+            raise WriteRefused(f"{where}: refused, this connection to X is read-only (dry run)")
+        # X has no use for a request that hangs longer than this; requests applies it to the
+        # connect and to every read, so a silent server fails after about `timeout`.
+        kwargs["timeout"] = self.timeout
+        try:
+            response = super().request(method, url, *args, **kwargs)
+        except requests.RequestException as exc:
+            raise error_for_exception(exc, where, self.timeout) from exc
+        error = error_for_response(response.status_code, response.headers, response.content, where)
+        if error is not None:
+            response.close()
+            raise error
+        return response
