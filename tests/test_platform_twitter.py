@@ -60,7 +60,7 @@ def test_post_and_reply(platform: TwitterPlatform, fake_x: FakeX) -> None:
 
 def test_post_without_user_keys_sends_nothing(fake_x: FakeX) -> None:
     platform = TwitterPlatform(x_config(fake_x), BEARER_ONLY)
-    with pytest.raises(AuthError, match="OAuth 1.0a"):
+    with pytest.raises(AuthError, match=r"OAuth 1\.0a"):
         platform.post("hello")
     assert fake_x.requests_for("POST") == []
 
@@ -140,7 +140,9 @@ def _timeline(fake: FakeX) -> dict[str, dict]:
             },
         ],
     )
-    return {kind: t for kind, t in zip(["original", "retweet", "reply", "quote"], stored)}
+    return {
+        kind: t for kind, t in zip(["original", "retweet", "reply", "quote"], stored, strict=True)
+    }
 
 
 def test_user_tweets_kinds_and_fields(platform: TwitterPlatform, fake_x: FakeX) -> None:
