@@ -1,0 +1,186 @@
+"""Small in-memory stand-ins for the daemon's unit tests: X, the composer, the generator, training.
+
+They implement only what the daemon calls, and record what it did, so a test asserts behaviour
+("one reply was sent to mention 5") without a server, a model or a scheduler.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot.config import Config, config_from_mapping
+from bot.daemon import Daemon
+from bot.platform.base import Account, Mention, PlatformError, Tweet
+from bot.retraining import TrainingFailed, TrainingOutcome
+from bot.store import Store
+
+BOT = Account(id="1000", username="thebot", name="The Bot")
+
+
+class FakePlatform:
+    """X in memory: posts get increasing ids; errors can be queued for the next calls."""
+
+    def __init__(self, me: Account = BOT) -> None:
+        self._me = me
+        self.posted: list[dict[str, Any]] = []
+        self.inbox: list[Mention] = []
+        self.timeline: list[Tweet] = []
+        self.errors: dict[str, list[PlatformError]] = {
+            "post": [],
+            "mentions": [],
+            "user_tweets": [],
+        }
+        self._ids = itertools.count(5000)
+
+    def fail_next(self, method: str, error: PlatformError) -> None:
+        self.errors[method].append(error)
+
+    def _raise_queued(self, method: str) -> None:
+        if self.errors[method]:
+            raise self.errors[method].pop(0)
+
+    def me(self) -> Account:
+        return self._me
+
+    def post(self, text: str, in_reply_to: str | None = None) -> str:
+        self._raise_queued("post")
+        tweet_id = str(next(self._ids))
+        self.posted.append({"id": tweet_id, "text": text, "in_reply_to": in_reply_to})
+        self.timeline.insert(
+            0,
+            Tweet(tweet_id, self._me.id, self._me.username, text, datetime.now(UTC)),
+        )
+        return tweet_id
+
+    def mentions(self, since_id: str | None = None) -> list[Mention]:
+        self._raise_queued("mentions")
+        return [m for m in self.inbox if since_id is None or int(m.id) > int(since_id)]
+
+    def user_tweets(self, username: str, since_id: str | None = None) -> Iterator[list[Tweet]]:
+        self._raise_queued("user_tweets")
+        if username == self._me.username:
+            yield list(self.timeline)
+
+    def mention(
+        self,
+        tweet_id: int,
+        author: str = "alice",
+        *,
+        author_id: str | None = None,
+        age: timedelta = timedelta(seconds=5),
+        conversation_id: str | None = None,
+        in_reply_to_tweet_id: str | None = None,
+        created_at: datetime | None = None,
+    ) -> Mention:
+        """Add a mention of the bot to the inbox and return it."""
+        mention = Mention(
+            id=str(tweet_id),
+            author_id=author_id or f"id-{author}",
+            author_username=author,
+            text=f"@{self._me.username} hello from {author}",
+            conversation_id=conversation_id or str(tweet_id),
+            created_at=created_at or datetime.now(UTC) - age,
+            in_reply_to_user_id=self._me.id if in_reply_to_tweet_id else None,
+            in_reply_to_tweet_id=in_reply_to_tweet_id,
+        )
+        self.inbox.append(mention)
+        return mention
+
+
+@dataclass
+class FakeDraft:
+    text: str | None
+    skip_reason: str | None = None
+    prompt: str | None = None
+
+
+@dataclass
+class FakeComposer:
+    """Numbered texts, or skips when `skip` is set; records every call."""
+
+    skip: str | None = None
+    calls: list[str] = field(default_factory=list)
+    counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def post(self, prompt: str | None = None) -> FakeDraft:
+        self.calls.append("post")
+        if self.skip:
+            return FakeDraft(None, self.skip)
+        return FakeDraft(f"generated post number {next(self.counter)}", prompt="p")
+
+    def reply(self, mention: Mention) -> FakeDraft:
+        self.calls.append(f"reply:{mention.id}")
+        if self.skip:
+            return FakeDraft(None, self.skip)
+        return FakeDraft(f"@{mention.author_username} answer number {next(self.counter)}")
+
+
+class FakeGenerator:
+    """Records reloads."""
+
+    def __init__(self) -> None:
+        self.version: str | None = "v1"
+        self.reloaded: list[str] = []
+
+    def reload(self, model_dir: Any) -> None:
+        self.reloaded.append(str(model_dir))
+        self.version = Path(str(model_dir)).name
+
+
+class FakeTrainer:
+    """Returns a preset outcome (or raises TrainingFailed) and counts runs."""
+
+    def __init__(self, outcome: TrainingOutcome | None = None) -> None:
+        self.outcome = outcome
+        self.runs = 0
+        self.terminated = False
+
+    def run(self) -> TrainingOutcome:
+        self.runs += 1
+        if self.outcome is None:
+            raise TrainingFailed("the trainer exited with code 1")
+        return self.outcome
+
+    def terminate(self) -> None:
+        self.terminated = True
+
+
+def make_config(tmp_path: Path, **sections: dict[str, Any]) -> Config:
+    """A config rooted in tmp_path with fast schedules; `sections` override keys."""
+    raw: dict[str, Any] = {
+        "bot": {"name": "unit", "data_dir": "data", "models_dir": "models"},
+        "schedule": {"post_every": "1h", "post_jitter": "0s", "mentions_every": "1m"},
+        "replies": {"max_age": "1h"},
+    }
+    for name, values in sections.items():
+        raw.setdefault(name, {}).update(values)
+    return config_from_mapping(raw, tmp_path / "config.toml")
+
+
+@dataclass
+class Rig:
+    """A daemon wired to fakes, with handles on each fake."""
+
+    daemon: Daemon
+    store: Store
+    platform: FakePlatform
+    composer: FakeComposer
+    generator: FakeGenerator
+    trainer: FakeTrainer
+
+
+def make_rig(tmp_path: Path, config: Config | None = None, **kwargs: Any) -> Rig:
+    """Build a Daemon over a real SQLite store and the fakes above."""
+    config = config or make_config(tmp_path)
+    store = Store(config.db_path)
+    platform = kwargs.pop("platform", FakePlatform())
+    composer = kwargs.pop("composer", FakeComposer())
+    generator = kwargs.pop("generator", FakeGenerator())
+    trainer = kwargs.pop("trainer", FakeTrainer())
+    daemon = Daemon(config, store, platform, composer, generator, trainer=trainer, **kwargs)
+    return Rig(daemon, store, platform, composer, generator, trainer)

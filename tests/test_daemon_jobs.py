@@ -1,0 +1,397 @@
+"""The daemon's jobs called directly, over a real SQLite store and in-memory fakes of X."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.daemon import Daemon
+from bot.platform.base import BadResponse, DuplicateContent, RateLimited, Unavailable
+from bot.retraining import TrainingOutcome
+from bot.store import iso
+from tests.daemon_fakes import (
+    FakeComposer,
+    FakePlatform,
+    FakeTrainer,
+    make_config,
+    make_rig,
+)
+
+# ---- scheduled posts ---------------------------------------------------------------------
+
+
+def test_post_once_writes_the_outbox_and_posts(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    result = rig.daemon.post_once()
+    assert result.outcome == "posted"
+    assert [p["text"] for p in rig.platform.posted] == ["generated post number 1"]
+    [row] = rig.store.posts()
+    assert row["status"] == "posted"
+    assert row["tweet_id"] == rig.platform.posted[0]["id"]
+    assert row["model_version"] == "v1" and row["prompt"] == "p"
+
+
+def test_a_skipped_post_is_recorded_with_its_reason(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, composer=FakeComposer(skip="no candidate passed the filters"))
+    assert rig.daemon.post_once().outcome == "skipped"
+    assert rig.platform.posted == []
+    [row] = rig.store.posts()
+    assert (row["status"], row["reason"]) == ("skipped", "no candidate passed the filters")
+
+
+def test_next_post_time_follows_the_last_post_and_survives_a_restart(tmp_path: Path) -> None:
+    config = make_config(tmp_path, schedule={"post_every": "2h", "post_jitter": "10m"})
+    rig = make_rig(tmp_path, config)
+    now = datetime.now(UTC)
+    assert rig.daemon.next_post_time(now) == now  # nothing posted yet: due now
+    rig.daemon.post_once()
+    last = rig.store.last_post_time()
+    assert last is not None
+    planned = rig.daemon.next_post_time(now)
+    assert last + timedelta(minutes=110) <= planned <= last + timedelta(minutes=130)
+    rig.store.set_state("next_run:post", iso(planned))
+    # A restart: a new daemon over the same store keeps the plan instead of re-rolling it.
+    again = Daemon(config, rig.store, FakePlatform(), FakeComposer())
+    assert again.next_post_time(now) == planned.replace(microsecond=0)
+
+
+def test_a_restart_never_posts_early_even_with_a_bogus_plan(tmp_path: Path) -> None:
+    config = make_config(tmp_path, schedule={"post_every": "2h", "post_jitter": "0s"})
+    rig = make_rig(tmp_path, config)
+    rig.daemon.post_once()
+    last = rig.store.last_post_time()
+    assert last is not None
+    rig.store.set_state("next_run:post", iso(last + timedelta(minutes=5)))
+    assert rig.daemon.next_post_time(last) == last + timedelta(hours=2)
+
+
+def test_no_post_in_quiet_hours_and_the_next_one_waits_for_their_end(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    start = (now - timedelta(hours=1)).strftime("%H:00")
+    end = (now + timedelta(hours=2)).strftime("%H:00")
+    config = make_config(tmp_path, schedule={"quiet_hours": f"{start}-{end}"})
+    rig = make_rig(tmp_path, config)
+    assert rig.daemon.post_once().outcome == "quiet hours"
+    assert rig.platform.posted == []
+    due = rig.daemon.next_post_time(now)
+    assert due > now + timedelta(hours=1) and due.strftime("%H:%M") == end
+
+
+def test_daily_cap_counts_replies_and_is_logged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = make_config(tmp_path, limits={"posts_per_day": 2})
+    rig = make_rig(tmp_path, config)
+    rig.platform.mention(11)
+    rig.daemon.reply_to_mentions()
+    rig.daemon.post_once()
+    result = rig.daemon.post_once()
+    assert result.outcome == "capped"
+    assert "daily cap reached (2/2 posts today)" in result.detail
+    assert len(rig.platform.posted) == 2
+    assert rig.store.posts()[0]["reason"] == result.detail
+
+
+def test_monthly_cap(tmp_path: Path) -> None:
+    config = make_config(tmp_path, limits={"posts_per_day": 10, "posts_per_month": 1})
+    rig = make_rig(tmp_path, config)
+    rig.daemon.post_once()
+    assert rig.daemon.post_once().detail.startswith("monthly cap reached")
+
+
+# ---- the outbox and crash safety -----------------------------------------------------------
+
+
+def test_pending_row_found_on_the_timeline_is_marked_posted(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    # A crash after X accepted the tweet but before the outbox was updated.
+    post_id = rig.store.add_pending_post("post", "a tweet that made it")
+    tweet_id = rig.platform.post("a  tweet that made it")
+    rig.platform.posted.clear()
+    rig.daemon.reconcile_outbox()
+    row = rig.store.posts()[0]
+    assert (row["id"], row["status"], row["tweet_id"]) == (post_id, "posted", tweet_id)
+    assert rig.platform.posted == []
+
+
+def test_pending_row_not_on_the_timeline_is_never_resent(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.platform.mention(21)
+    rig.store.insert_mentions([{"id": "21", "author_id": "x", "author_username": "alice",
+                                "text": "hi", "conversation_id": "21",
+                                "created_at": iso(datetime.now(UTC))}])  # fmt: skip
+    rig.store.add_pending_post("reply", "lost in a crash", mention_id="21")
+    rig.daemon.reconcile_outbox()
+    [row] = rig.store.posts()
+    assert row["status"] == "unknown"
+    rig.daemon.reply_to_mentions()
+    # The mention whose reply may exist is never answered again.
+    assert rig.platform.posted == []
+    assert rig.store.mentions()[0]["status"] == "failed"
+
+
+def test_an_unclear_answer_keeps_the_row_pending_until_the_timeline_says(tmp_path: Path) -> None:
+    class PostsThenGarbles(FakePlatform):
+        def post(self, text: str, in_reply_to: str | None = None) -> str:
+            super().post(text, in_reply_to)
+            raise BadResponse("200 with HTML instead of JSON")
+
+    platform = PostsThenGarbles()
+    rig = make_rig(tmp_path, platform=platform)
+    assert rig.daemon.post_once().outcome == "pending"
+    assert rig.store.posts()[0]["status"] == "pending"
+    rig.daemon.reconcile_outbox()
+    row = rig.store.posts()[0]
+    assert row["status"] == "posted" and row["tweet_id"] == platform.posted[0]["id"]
+    assert len(platform.posted) == 1
+
+
+def test_unavailable_on_post_is_not_retried_blindly(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.platform.fail_next("post", Unavailable("read timeout"))
+    assert rig.daemon.post_once().outcome == "pending"
+    # The next run settles the old row (not on X: unknown) and posts a fresh tweet.
+    assert rig.daemon.post_once().outcome == "posted"
+    statuses = sorted(r["status"] for r in rig.store.posts())
+    assert statuses == ["posted", "unknown"]
+    assert len(rig.platform.posted) == 1
+
+
+def test_reconcile_that_cannot_reach_x_leaves_rows_pending(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.store.add_pending_post("post", "unsure")
+    rig.platform.fail_next("user_tweets", Unavailable("503"))
+    with pytest.raises(Unavailable):
+        rig.daemon.reconcile_outbox()
+    assert rig.store.posts()[0]["status"] == "pending"
+
+
+def test_rate_limited_post_fails_the_row_and_propagates(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    reset = datetime.now(UTC) + timedelta(minutes=3)
+    rig.platform.fail_next("post", RateLimited("429", reset))
+    with pytest.raises(RateLimited) as raised:
+        rig.daemon.post_once()
+    assert raised.value.reset_at == reset
+    assert rig.store.posts()[0]["status"] == "failed"
+
+
+def test_refused_post_is_failed_not_retried(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.platform.fail_next("post", DuplicateContent("duplicate content"))
+    assert rig.daemon.post_once().outcome == "failed"
+    assert rig.store.posts()[0]["reason"].startswith("DuplicateContent")
+
+
+# ---- mentions ----------------------------------------------------------------------------
+
+
+def test_each_mention_is_answered_exactly_once(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.platform.mention(31, "alice")
+    rig.platform.mention(32, "bob")
+    rig.daemon.reply_to_mentions()
+    rig.daemon.reply_to_mentions()
+    rig.platform.mention(33, "carol")
+    rig.daemon.reply_to_mentions()
+    assert sorted(p["in_reply_to"] for p in rig.platform.posted) == ["31", "32", "33"]
+    assert rig.store.since_id("mentions") == "33"
+    assert {m["status"] for m in rig.store.mentions()} == {"replied"}
+    assert all(r["status"] == "posted" and r["kind"] == "reply" for r in rig.store.posts())
+
+
+def test_the_database_refuses_a_second_live_reply(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.store.add_pending_post("reply", "first", mention_id="41")
+    with pytest.raises(sqlite3.IntegrityError):
+        rig.store.add_pending_post("reply", "second", mention_id="41")
+
+
+def test_rate_limited_reply_leaves_the_mention_for_later(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.platform.mention(51)
+    rig.platform.fail_next("post", RateLimited("429"))
+    with pytest.raises(RateLimited):
+        rig.daemon.reply_to_mentions()
+    assert rig.store.mentions()[0]["status"] == "new"
+    rig.daemon.reply_to_mentions()
+    assert [p["in_reply_to"] for p in rig.platform.posted] == ["51"]
+    assert rig.store.mentions()[0]["status"] == "replied"
+
+
+def test_mentions_rate_limited_on_read_propagates(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.platform.fail_next("mentions", RateLimited("429"))
+    with pytest.raises(RateLimited):
+        rig.daemon.reply_to_mentions()
+
+
+def _ignored(rig_store: object) -> dict[str, str]:
+    return {m["id"]: m["reason"] for m in rig_store.mentions("ignored")}  # type: ignore[attr-defined]
+
+
+def test_reply_policy_ignores_self_old_and_blocked(tmp_path: Path) -> None:
+    config = make_config(tmp_path, replies={"blocked_users": ["@Troll"], "max_age": "10m"})
+    rig = make_rig(tmp_path, config)
+    rig.platform.mention(61, "thebot", author_id="1000")
+    rig.platform.mention(62, "alice", age=timedelta(hours=2))
+    rig.platform.mention(63, "troll")
+    rig.platform.mention(64, "bob")
+    rig.daemon.reply_to_mentions()
+    assert [p["in_reply_to"] for p in rig.platform.posted] == ["64"]
+    ignored = _ignored(rig.store)
+    assert ignored["61"] == "own tweet"
+    assert ignored["62"].startswith("older than max_age")
+    assert ignored["63"] == "blocked user"
+    skips = {r["mention_id"]: r["reason"] for r in rig.store.posts("skipped")}
+    assert set(skips) == {"62", "63"}  # the bot's own tweet is not worth a skip row
+
+
+def test_at_most_n_replies_per_user_per_hour(tmp_path: Path) -> None:
+    config = make_config(tmp_path, replies={"max_per_user_per_hour": 2})
+    rig = make_rig(tmp_path, config)
+    for tweet_id in (71, 72, 73):
+        rig.platform.mention(tweet_id, "alice")
+    rig.platform.mention(74, "bob")
+    rig.daemon.reply_to_mentions()
+    assert sorted(p["in_reply_to"] for p in rig.platform.posted) == ["71", "72", "74"]
+    assert _ignored(rig.store)["73"].startswith("max_per_user_per_hour")
+
+
+def test_thread_depth_stops_a_long_conversation(tmp_path: Path) -> None:
+    config = make_config(tmp_path, replies={"max_thread_depth": 2, "max_per_user_per_hour": 9})
+    rig = make_rig(tmp_path, config)
+    for tweet_id in (81, 82, 83):
+        rig.platform.mention(tweet_id, f"user{tweet_id}", conversation_id="80")
+    rig.daemon.reply_to_mentions()
+    assert len(rig.platform.posted) == 2
+    assert _ignored(rig.store)["83"].startswith("max_thread_depth")
+
+
+def test_a_bot_that_answers_instantly_is_detected_as_a_loop(tmp_path: Path) -> None:
+    config = make_config(
+        tmp_path,
+        replies={"loop_replies": 2, "loop_min_interval": "20s", "max_per_user_per_hour": 99,
+                 "max_thread_depth": 99},
+    )  # fmt: skip
+    rig = make_rig(tmp_path, config)
+    rig.platform.mention(91, "otherbot")
+    rig.daemon.reply_to_mentions()
+    # The other bot answers each of our replies within a second.
+    for tweet_id in (92, 93):
+        ours = rig.platform.posted[-1]["id"]
+        rig.platform.mention(tweet_id, "otherbot", in_reply_to_tweet_id=ours,
+                             created_at=datetime.now(UTC) + timedelta(seconds=1))  # fmt: skip
+        rig.daemon.reply_to_mentions()
+    assert [p["in_reply_to"] for p in rig.platform.posted] == ["91", "92"]
+    assert _ignored(rig.store)["93"].startswith("bot loop")
+
+
+def test_a_human_pace_is_not_a_loop(tmp_path: Path) -> None:
+    config = make_config(
+        tmp_path,
+        replies={"loop_replies": 2, "loop_min_interval": "20s", "max_per_user_per_hour": 99,
+                 "max_thread_depth": 99},
+    )  # fmt: skip
+    rig = make_rig(tmp_path, config)
+    rig.platform.mention(101, "human")
+    rig.daemon.reply_to_mentions()
+    for tweet_id in (102, 103):
+        ours = rig.platform.posted[-1]["id"]
+        rig.platform.mention(tweet_id, "human", in_reply_to_tweet_id=ours,
+                             created_at=datetime.now(UTC) + timedelta(minutes=2))  # fmt: skip
+        rig.daemon.reply_to_mentions()
+    assert len(rig.platform.posted) == 3
+
+
+def test_a_reached_cap_leaves_mentions_new(tmp_path: Path) -> None:
+    config = make_config(tmp_path, limits={"posts_per_day": 1})
+    rig = make_rig(tmp_path, config)
+    rig.platform.mention(111)
+    rig.platform.mention(112, "bob")
+    rig.daemon.reply_to_mentions()
+    assert len(rig.platform.posted) == 1
+    assert [m["id"] for m in rig.store.mentions("new")] == ["112"]
+
+
+def test_replies_disabled_reads_nothing(tmp_path: Path) -> None:
+    config = make_config(tmp_path, replies={"enabled": False})
+    rig = make_rig(tmp_path, config)
+    rig.platform.mention(121)
+    assert rig.daemon.reply_to_mentions().outcome == "replies disabled"
+    assert rig.store.mentions() == [] and rig.platform.posted == []
+
+
+def test_a_reply_the_filters_reject_is_skipped_with_its_reason(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, composer=FakeComposer(skip="failed: blocked_words x8"))
+    rig.platform.mention(131)
+    rig.daemon.reply_to_mentions()
+    assert rig.platform.posted == []
+    assert rig.store.mentions()[0]["reason"] == "failed: blocked_words x8"
+
+
+# ---- retraining --------------------------------------------------------------------------
+
+
+def _add_kept_tweets(rig_store: object, count: int) -> None:
+    rows = [
+        {"id": str(9000 + i), "username": "src", "text": f"t{i}", "kind": "original",
+         "kept": 1, "fetched_at": iso(datetime.now(UTC)), "created_at": iso(datetime.now(UTC))}
+        for i in range(count)
+    ]  # fmt: skip
+    rig_store.insert_tweets(rows)  # type: ignore[attr-defined]
+
+
+def test_retrain_waits_for_enough_new_tweets(tmp_path: Path) -> None:
+    config = make_config(tmp_path, training={"min_new_tweets": 5})
+    fetched: list[int] = []
+    rig = make_rig(tmp_path, config, fetch=lambda store, platform, cfg: fetched.append(1))
+    _add_kept_tweets(rig.store, 3)
+    assert rig.daemon.retrain().outcome == "too few new tweets"
+    assert fetched == [1] and rig.trainer.runs == 0
+
+
+def test_retrain_promotes_and_hot_swaps(tmp_path: Path) -> None:
+    config = make_config(tmp_path, training={"min_new_tweets": 2})
+    trainer = FakeTrainer(TrainingOutcome("v2", True, 3.2, {"version": "v2"}))
+    refreshed: list[int] = []
+    rig = make_rig(
+        tmp_path,
+        config,
+        trainer=trainer,
+        fetch=lambda store, platform, cfg: _add_kept_tweets(store, 4),
+        on_sources_changed=lambda: refreshed.append(1),
+    )
+    rig.store.add_model_version("v2", str(tmp_path / "models" / "v2"), base="scratch:tiny",
+                                eval_loss=3.2, train_loss=3.0)  # fmt: skip
+    assert rig.daemon.retrain().outcome == "promoted"
+    assert rig.generator.reloaded == [str(tmp_path / "models" / "v2")]
+    assert rig.daemon.model_version == "v2"
+    assert len(refreshed) == 2  # after the fetch, and after the swap
+
+
+def test_a_failed_or_rejected_training_changes_nothing(tmp_path: Path) -> None:
+    config = make_config(tmp_path, training={"min_new_tweets": 1})
+    rig = make_rig(tmp_path, config, trainer=FakeTrainer(None))
+    _add_kept_tweets(rig.store, 2)
+    assert rig.daemon.retrain().outcome == "failed"
+    rig.daemon.trainer = FakeTrainer(TrainingOutcome("v3", False, 9.9))
+    assert rig.daemon.retrain().outcome == "not promoted"
+    assert rig.generator.reloaded == [] and rig.daemon.model_version == "v1"
+
+
+def test_stop_terminates_the_trainer_and_blocks_new_work(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.daemon.request_stop()
+    assert rig.trainer.terminated
+    assert rig.daemon.post_once().outcome == "stopping"
+    assert rig.platform.posted == []
+
+
+def test_heartbeat(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    rig.daemon.heartbeat()
+    assert rig.store.last_heartbeat() is not None
