@@ -192,6 +192,81 @@ def status(app: AppContext, as_json: bool, limit: int) -> None:
         click.echo(f"  {when} {row['kind']:<5} {row['status']:<7} {detail[:100]}")
 
 
+# ---- corpus (issue 4): fetch, import, corpus ---------------------------------------------
+
+
+@cli.command()
+@pass_app
+def fetch(app: AppContext) -> None:
+    """Fetch new tweets of every [source] account from X (incremental; safe to re-run)."""
+    from bot.corpus import fetch_sources
+    from bot.platform.base import AuthError, PlatformError
+    from bot.platform.twitter import TwitterPlatform
+
+    config = app.config
+    config.require_sources()
+    store = app.store()
+    try:
+        # Fetching only reads: a read-only session cannot post, whatever dry_run says.
+        platform = TwitterPlatform(config, app.secrets, read_only=True)
+        summary = fetch_sources(store, platform, config, progress=sys.stderr.isatty())
+    except AuthError as exc:
+        raise UsageError(f"fetch: {exc}") from None
+    except PlatformError as exc:
+        raise BotError(
+            f"fetch stopped: {exc}; the pages already fetched are stored, "
+            "run `tweetbot fetch` again to resume"
+        ) from None
+    except KeyboardInterrupt:
+        click.echo(
+            "fetch interrupted: pages already fetched are stored; re-run to resume", err=True
+        )
+        raise
+    click.echo(summary.line())
+
+
+@cli.command("import")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--username",
+    metavar="NAME",
+    help="Whose tweets these are (default: data/account.js, else the one configured source).",
+)
+@pass_app
+def import_(app: AppContext, path: Path, username: str | None) -> None:
+    """Import an X archive: the downloaded .zip, its extracted folder, or a tweets.js file."""
+    from bot.corpus import import_archive
+
+    config = app.config
+    summary = import_archive(app.store(), path, username=username, config=config)
+    click.echo(summary.line())
+    configured = {name.lower() for name in config.source.usernames}
+    if configured and summary.username.lower() not in configured:
+        click.echo(
+            f"note: @{summary.username} is not in [source] usernames, so training will not "
+            "use these tweets until you add it",
+            err=True,
+        )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_app
+def corpus(app: AppContext, as_json: bool) -> None:
+    """Print the data table: tweets downloaded, retweets, short tweets, other drops, kept."""
+    from bot.corpus import data_table
+
+    table = data_table(app.store(), app.config)
+    if as_json:
+        click.echo(json.dumps(table.to_dict(), indent=2))
+        return
+    click.echo(table.markdown())
+    if table.total.downloaded == 0:
+        click.echo(
+            "no source tweets yet: run `tweetbot fetch` or `tweetbot import ARCHIVE`", err=True
+        )
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point: run the CLI and turn errors into one line and an exit code."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
