@@ -7,6 +7,7 @@ failure (one line; the traceback only with --debug).
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -265,6 +266,75 @@ def corpus(app: AppContext, as_json: bool) -> None:
         click.echo(
             "no source tweets yet: run `tweetbot fetch` or `tweetbot import ARCHIVE`", err=True
         )
+
+
+# ---- daemon (issue 7): run -----------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Print posts and replies, never send them.")
+@click.option("--once", is_flag=True, help="Run each due job once, then exit (cron, tests).")
+@click.option(
+    "--for",
+    "run_for",
+    metavar="DURATION",
+    help='Stop by itself after DURATION, e.g. "90s" (demos, smoke tests).',
+)
+@click.option(
+    "--simulate-mentions",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Dry run only: offline mentions from a JSON file (see bot/platform/simulated.py).",
+)
+@pass_app
+def run(
+    app: AppContext, dry_run: bool, once: bool, run_for: str | None, simulate_mentions: Path | None
+) -> None:
+    """Run the bot: post on schedule, answer mentions, retrain; SIGTERM or Ctrl-C stops it."""
+    import os
+    import signal
+    import threading
+
+    from bot.config import parse_duration
+    from bot.daemon import build_daemon
+    from bot.scheduler import DaemonScheduler
+
+    seconds = None
+    if run_for is not None:
+        try:
+            seconds = parse_duration(run_for)
+        except ValueError as exc:
+            raise UsageError(f"--for: {exc}") from None
+    config = app.config
+    dry = dry_run or config.bot.dry_run
+    # Loading the model takes a while; a stop asked for meanwhile is honoured right after.
+    early_stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: early_stop.set())
+    store = app.store()
+    daemon = build_daemon(
+        config, store, app.secrets, dry_run=dry, simulated_mentions=simulate_mentions
+    )
+    if dry:
+        log.info("dry run: posts and replies are printed, never sent")
+    scheduler = DaemonScheduler(daemon)
+    scheduler.install_signal_handlers()
+    if early_stop.is_set():
+        scheduler.request_stop()
+    if once:
+        outcomes = scheduler.run_once()
+        log.info("ran once", **outcomes)
+        app.close()
+        return
+    if not early_stop.is_set():
+        scheduler.start()
+        scheduler.wait(seconds)
+    finished = scheduler.stop()
+    app.close()
+    if not finished:
+        # A generation is still running in a worker thread; the outbox is consistent (the
+        # store is closed), so leave now rather than wait for it: a stop must be prompt.
+        logging.shutdown()
+        os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

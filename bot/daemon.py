@@ -24,7 +24,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot import policy
-from bot.config import Config
+from bot.config import Config, Secrets
+from bot.errors import BotError
 from bot.logging import get_logger
 from bot.platform.base import (
     Account,
@@ -165,7 +166,13 @@ class Daemon:
         rows = [r for r in self.store.posts("pending", limit=1000) if r["id"] not in busy]
         if not rows:
             return JobResult("nothing to reconcile")
-        timeline = self._own_recent_tweets()
+        try:
+            timeline = self._own_recent_tweets()
+        except (AuthError, Forbidden) as exc:
+            # The timeline cannot be read at all (a dry run without credentials, an API tier
+            # without timelines): waiting will not help, and not re-sending is always safe.
+            log.warning("cannot read the bot's timeline to reconcile", error=str(exc))
+            timeline = {}
         settled = 0
         for row in rows:
             tweet_id = timeline.get(normalize_text(row["text"] or ""))
@@ -199,6 +206,16 @@ class Daemon:
         with self._in_flight_lock:
             busy = set(self._in_flight)
         return any(r["id"] not in busy for r in self.store.posts("pending", limit=1000))
+
+    def _reconcile_quietly(self) -> None:
+        """Reconcile before a job sends; if X cannot be asked now, the rows wait (still safe:
+        pending rows count against the caps and hold their mention's one reply)."""
+        if not self._has_stale_pending():
+            return
+        try:
+            self.reconcile_outbox()
+        except BotError as exc:
+            log.warning("cannot reconcile the outbox now; will retry", error=str(exc))
 
     def _send(self, post_id: int, text: str, in_reply_to: str | None) -> str:
         """Call X for one outbox row and record the outcome: posted, failed or pending.
@@ -276,8 +293,7 @@ class Daemon:
         if policy.is_quiet(now, self.config):
             log.info("quiet hours: no post now")
             return JobResult("quiet hours")
-        if self._has_stale_pending():
-            self.reconcile_outbox()
+        self._reconcile_quietly()
         self.store.set_state("last_attempt:post", iso(now))
         cap = policy.budget(self.store, self.config, now).exhausted
         if cap:
@@ -311,8 +327,7 @@ class Daemon:
             return JobResult("stopping")
         if not self.config.replies.enabled:
             return JobResult("replies disabled")
-        if self._has_stale_pending():
-            self.reconcile_outbox()
+        self._reconcile_quietly()
         me = self.me
         fresh = self.platform.mentions(since_id=self.store.since_id("mentions"))
         if fresh:
@@ -405,7 +420,12 @@ class Daemon:
             return JobResult("stopping")
         if self.fetch is not None:
             before = self._tweet_count()
-            self.fetch(self.store, self.platform, self.config)
+            try:
+                self.fetch(self.store, self.platform, self.config)
+            except BotError as exc:
+                # No sources, no credentials, X down: tweets imported by other means may
+                # still be enough to train on, so go on with what the store holds.
+                log.warning("fetching new source tweets failed", error=str(exc))
             if self._tweet_count() != before and self.on_sources_changed:
                 self.on_sources_changed()
         new = self.new_kept_tweets()
@@ -442,3 +462,62 @@ class Daemon:
         """Record that the daemon is alive (read by `tweetbot health`)."""
         self.store.beat(self.clock())
         return JobResult("beat")
+
+
+def build_daemon(
+    config: Config,
+    store: Store,
+    secrets: Secrets,
+    *,
+    dry_run: bool,
+    simulated_mentions: Any = None,
+) -> Daemon:
+    """Wire the real parts: platform, the current model, filters, composer, trainer child.
+
+    Imports are local: loading torch and transformers is the slow part of starting, and the
+    jobs above must stay importable (and testable) without them.
+    """
+    from bot.composer import Composer
+    from bot.corpus import fetch_sources, source_texts
+    from bot.filters import Filters
+    from bot.generation import Generator
+    from bot.platform import build_platform
+    from bot.retraining import TrainerProcess
+
+    current = store.current_model()
+    if current is None:
+        raise BotError(
+            "no model version is current yet: train one first (`tweetbot train`), "
+            "or promote one (`tweetbot models promote VERSION`)"
+        )
+    platform = build_platform(
+        config, secrets, dry_run=dry_run, simulated_mentions=simulated_mentions
+    )
+    log.info("loading the model", version=current["version"], path=current["path"])
+    generator = Generator.load(current["path"], config.model.device, settings=config.generation)
+    rng = random.Random()
+
+    def recent_posts() -> list[str]:
+        return store.posted_texts_since(utcnow() - timedelta(days=config.filters.dedupe_days))
+
+    composer = Composer(
+        generator, Filters.from_config(config, source_texts(store), recent_posts()), config, rng
+    )
+
+    def refresh_filters() -> None:
+        # New source tweets must be off limits for verbatim copies from the next post on.
+        composer.filters = Filters.from_config(config, source_texts(store), recent_posts())
+
+    trainer = TrainerProcess(config.path) if config.path is not None else None
+    return Daemon(
+        config,
+        store,
+        platform,
+        composer,
+        generator,
+        trainer=trainer,
+        fetch=fetch_sources,
+        on_sources_changed=refresh_filters,
+        on_posted=lambda text: composer.filters.remember_post(text),
+        rng=rng,
+    )
