@@ -133,6 +133,8 @@ class ScheduleSection(_Section):
     mentions_every: Duration = Field(120.0, gt=0)
     retrain_every: Duration = Field(7 * 86400.0, gt=0)
     heartbeat_every: Duration = Field(30.0, gt=0)
+    # How long a rate-limited job waits when X's 429 carries no usable reset time.
+    rate_limit_backoff: Duration = Field(15 * 60.0, gt=0)
     quiet_hours: str = Field("", pattern=r"^$|^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
     timezone: str = "UTC"
 

@@ -40,8 +40,6 @@ log = get_logger(__name__)
 
 JOB_NAMES = ("heartbeat", "mentions", "post", "retrain")
 
-# When X rate-limits a job without saying until when, the job waits this long.
-DEFAULT_RATE_LIMIT_BACKOFF_S = 15 * 60.0
 # A run that starts this late is reported missed; the "missed" handler books it again at once,
 # so late runs are coalesced into one rather than lost.
 MISFIRE_GRACE_S = 60
@@ -57,14 +55,18 @@ class DaemonScheduler:
         daemon: Daemon,
         *,
         clock: Callable[[], datetime] = utcnow,
-        rate_limit_backoff: float = DEFAULT_RATE_LIMIT_BACKOFF_S,
+        rate_limit_backoff: float | None = None,
         stop_grace: float = STOP_GRACE_S,
     ) -> None:
         self.daemon = daemon
         self.config = daemon.config
         self.store = daemon.store
         self.clock = clock
-        self.rate_limit_backoff = rate_limit_backoff
+        self.rate_limit_backoff = (
+            rate_limit_backoff
+            if rate_limit_backoff is not None
+            else daemon.config.schedule.rate_limit_backoff
+        )
         self.stop_grace = stop_grace
         self._jobs: dict[str, Callable[[], JobResult]] = {
             "heartbeat": daemon.heartbeat,
