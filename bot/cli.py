@@ -268,6 +268,67 @@ def corpus(app: AppContext, as_json: bool) -> None:
         )
 
 
+# ---- generation (issue 6): generate -------------------------------------------------------
+
+
+@cli.command()
+@click.argument("prompt", required=False)
+@click.option(
+    "-n", "count", type=click.IntRange(1, 64), help="Candidates (default: [generation] candidates)."
+)
+@click.option(
+    "--model",
+    "model_dir",
+    metavar="DIR",
+    type=click.Path(path_type=Path),
+    help="Model directory (default: the current version in the registry).",
+)
+@click.option(
+    "--reply-to", metavar="USER", help="Judge candidates as replies to USER (their @ is allowed)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_app
+def generate(
+    app: AppContext,
+    prompt: str | None,
+    count: int | None,
+    model_dir: Path | None,
+    reply_to: str | None,
+    as_json: bool,
+) -> None:
+    """Generate candidates from PROMPT (or unprompted) and print each with its filter verdicts."""
+    from bot.composer import Composer
+    from bot.filters import Filters
+    from bot.generation import Generator
+
+    config = app.config
+    store = app.store()
+    if model_dir is None:
+        current = store.current_model()
+        if current is None:
+            raise UsageError(
+                "no current model: train one with `tweetbot train`, or pass --model DIR"
+            )
+        model_dir = Path(current["path"])
+        if not model_dir.is_absolute():
+            model_dir = config.base_dir / model_dir
+    generator = Generator.load(model_dir, config.model.device, settings=config.generation)
+    composer = Composer(generator, Filters.from_store(config, store), config)
+    judged = composer.candidates(prompt, count, reply_to=reply_to)
+    if as_json:
+        report: dict[str, Any] = {"model_version": generator.version, "prompt": prompt}
+        report["candidates"] = [c.to_dict() for c in judged]
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"model {generator.version} ({generator.device}), {len(judged)} candidates:")
+    for number, candidate in enumerate(judged, start=1):
+        mark = "PASS" if candidate.passed else "FAIL"
+        click.echo(f"{number:>2}. [{mark}] ({candidate.mean_logprob:+.2f}) {candidate.text}")
+        for verdict in candidate.verdicts:
+            if not verdict.passed:
+                click.echo(f"      {verdict.rule}: {verdict.reason}")
+
+
 # ---- daemon (issue 7): run -----------------------------------------------------------------
 
 

@@ -18,9 +18,11 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Protocol
 
 from bot.config import Config
+from bot.store import Store, utcnow
 from bot.textlen import MAX_WEIGHTED_LENGTH, URL_PATTERN, find_urls, weighted_length
 
 # ---- text normalisation ------------------------------------------------------------------
@@ -397,6 +399,15 @@ class Filters:
             DuplicateOnXRule(keys),
         ]
         return cls(rules=rules, own_posts=own_posts, duplicate_keys=keys)
+
+    @classmethod
+    def from_store(cls, config: Config, store: Store) -> Filters:
+        """`from_config` with every source tweet and the own posts of the last `dedupe_days`
+        read from the store."""
+        from bot.corpus import source_texts
+
+        since = utcnow() - timedelta(days=config.filters.dedupe_days)
+        return cls.from_config(config, source_texts(store), store.posted_texts_since(since))
 
     def check(self, text: str, *, reply_to_username: str | None = None) -> list[Verdict]:
         """One verdict per rule, in order; the candidate may be posted only if all passed."""

@@ -11,6 +11,7 @@ returns, and a version that fails to load leaves the old one in place.
 from __future__ import annotations
 
 import gc
+import importlib
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -337,9 +338,25 @@ def _close(slot: _Slot) -> None:
         log.exception("failed to free a retired model", version=slot.version)
 
 
+# Backends in optional modules, imported only when a config asks for them.
+_OPTIONAL_BACKENDS = {"fast": ("bot.fastgen", "FastBackend")}
+
+
+def _backend_loader(name: str) -> BackendLoader | None:
+    if name not in _BACKENDS and name in _OPTIONAL_BACKENDS:
+        module_name, attribute = _OPTIONAL_BACKENDS[name]
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise UsageError(f"[generation] backend = {name!r} cannot be imported ({exc})") from exc
+        _BACKENDS.setdefault(name, getattr(module, attribute))
+    return _BACKENDS.get(name)
+
+
 def _load_backend(name: str, model_dir: Path, device: str) -> Backend:
     """Load `model_dir` with the named backend; every failure is one clear BotError."""
-    if name not in _BACKENDS:
+    loader = _backend_loader(name)
+    if loader is None:
         known = ", ".join(sorted(_BACKENDS))
         raise UsageError(f"[generation] backend = {name!r} is not available (have: {known})")
     if not model_dir.is_dir():
@@ -348,7 +365,7 @@ def _load_backend(name: str, model_dir: Path, device: str) -> Backend:
         raise BotError(f"{model_dir}: not a model directory (no config.json)")
     target = resolve_device(device)
     try:
-        backend = _BACKENDS[name](model_dir, target)
+        backend = loader(model_dir, target)
     except BotError:
         raise
     except Exception as exc:
