@@ -273,9 +273,12 @@ class Store:
 
     def update_verdicts(self, verdicts: Iterable[dict[str, Any]]) -> None:
         """Store cleaning results: dicts with id, clean_text, kept, drop_reason."""
+        # One executemany: row-by-row table.update() took a second for a 2,400-tweet corpus.
+        params = [(v["clean_text"], v["kept"], v["drop_reason"], v["id"]) for v in verdicts]
         with self.transaction() as db:
-            for row in verdicts:
-                db.table("tweets").update(row["id"], {k: v for k, v in row.items() if k != "id"})
+            db.conn.executemany(
+                "UPDATE tweets SET clean_text = ?, kept = ?, drop_reason = ? WHERE id = ?", params
+            )
 
     # ---- outbox ------------------------------------------------------------------------
 

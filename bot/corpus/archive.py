@@ -247,19 +247,42 @@ def parse_ytd(file: _DataFile) -> list[Any]:
     try:
         items = json.loads(body)
     except json.JSONDecodeError as exc:
+        if _ends_open(body):
+            last_line = text.count("\n") + 1
+            raise ArchiveError(
+                f"{file.name}: truncated: the data ends at line {last_line} "
+                "before the list is closed (an interrupted download or copy?)"
+            ) from None
         offset = start + exc.pos
         line = text.count("\n", 0, offset) + 1
         column = offset - (text.rfind("\n", 0, offset) + 1) + 1
-        if exc.pos >= len(body.rstrip()):
-            raise ArchiveError(
-                f"{file.name}: truncated: the data ends at line {line} before the list is closed"
-            ) from None
         raise ArchiveError(
             f"{file.name}: malformed at line {line}, column {column} (offset {offset}): {exc.msg}"
         ) from None
     if not isinstance(items, list):
         raise ArchiveError(f"{file.name}: expected a list of entries, got {type(items).__name__}")
     return items
+
+
+def _ends_open(body: str) -> bool:
+    """Whether JSON text stops inside a string or an unclosed list/object: a cut-off file."""
+    depth = 0
+    in_string = escaped = False
+    for char in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+    return in_string or depth > 0
 
 
 def parse_created_at(value: str) -> datetime:

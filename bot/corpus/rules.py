@@ -25,6 +25,8 @@ REASONS = (RETWEET, SHORT, REPLY, EMPTY, DUPLICATE)
 
 _URL = re.compile(r"https?://\S+", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
+# Scripts written without spaces between words (Han, kana, Hangul, Thai): split() sees one word.
+_UNSPACED = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 # huggingtweets' "boring" markers: a short tweet that carries one of these is kept.
 _SHORT_EXEMPT = ("http", "@", "#")
 
@@ -67,12 +69,22 @@ def normalize(text: str) -> str:
     return text
 
 
+def word_count(text: str) -> int:
+    """Words as split() sees them, but a run of Japanese or Chinese counts one word per two
+    characters: otherwise every tweet in those scripts would be "short"."""
+    count = 0
+    for token in text.split():
+        unspaced = len(_UNSPACED.findall(token))
+        count += max(1, unspaced // 2)
+    return count
+
+
 def is_short(text: str, min_words: int) -> bool:
     """huggingtweets' rule: fewer than `min_words` words and no http, @ or #."""
     text = html.unescape(text)
     if any(marker in text for marker in _SHORT_EXEMPT):
         return False
-    return len(text.split()) < min_words
+    return word_count(text) < min_words
 
 
 def clean_tweet(row: Mapping[str, Any], rules: CleaningRules) -> Verdict:
