@@ -168,7 +168,10 @@ class FakeX:
         handler = type("BoundHandler", (FakeXHandler,), {"fake": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll keeps `stop()` (and so every test's teardown) quick.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -273,7 +276,10 @@ class FakeX:
     def fail_next(
         self, path_regex: str, kind: str, count: int = 1, *, method: str | None = None
     ) -> None:
-        """Serve fault `kind` (see FAULTS) instead of the next `count` matching requests."""
+        """Serve fault `kind` (see FAULTS) instead of the next `count` matching requests.
+
+        `path_regex` is searched in the request's path and query string; `method` narrows it.
+        """
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULTS)}")
         with self.lock:
@@ -347,11 +353,15 @@ class FakeX:
         self.state.tweets[tweet_id] = tweet
         return tweet
 
-    def take_fault(self, method: str, path: str) -> str | None:
-        """The fault to serve for this request, if one is pending (and count it down)."""
+    def take_fault(self, method: str, target: str) -> str | None:
+        """The fault to serve for this request, if one is pending (and count it down).
+
+        `target` is the path with its query string, so a pattern can pick out a later page
+        (`/mentions\\?.*pagination_token`).
+        """
         with self.lock:
             for fault in self.state.faults:
-                if fault.method not in (None, method) or not fault.pattern.search(path):
+                if fault.method not in (None, method) or not fault.pattern.search(target):
                     continue
                 fault.count -= 1
                 if fault.count <= 0:
@@ -610,7 +620,7 @@ class FakeXHandler(BaseHTTPRequestHandler):
         ) else None  # fmt: skip
         with self.fake.lock:
             self.fake.state.requests.append(RecordedRequest(method, path, query, body, auth))
-        fault = self.fake.take_fault(method, path)
+        fault = self.fake.take_fault(method, self.path)
         if fault is not None and self._serve_fault(fault):
             return
         try:
