@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -169,3 +171,42 @@ def test_commands_in_a_real_process(workdir: Path, sample_archive: Path) -> None
         [*command, "corpus", "--json"], capture_output=True, text=True, env=env, check=True
     )
     assert json.loads(shown.stdout)["sources"]["skerryhorn"]["downloaded"] == 2400
+
+
+def test_ctrl_c_mid_pagination_keeps_pages_and_the_next_fetch_resumes(
+    workdir: Path, fake_x: FakeX
+) -> None:
+    # A long client timeout: the interrupt, not a timeout, must be what stops the fetch.
+    twitter = f'[twitter]\napi_base_url = "{fake_x.base_url}"\ntimeout = "300s"\n'
+    config = _config(workdir, extra=twitter)
+    fake_x.add_user("skerryhorn", SAMPLE.ACCOUNT_ID)
+    fake_x.add_tweets("skerryhorn", [SAMPLE.to_api_v2(t) for t in SAMPLE.sample_tweets(350)])
+    # The third page hangs, so the interrupt lands while two pages are stored.
+    fake_x.slow_seconds = 120
+    fake_x.fail_next(r"/tweets\?.*pagination_token=page_200", "slow")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TWITTER_BEARER_TOKEN": "fake-bearer"}
+    command = [sys.executable, "-m", "bot", "--config", str(config), "fetch"]
+    child = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not any(r.query.get("pagination_token") == "page_200" for r in fake_x.requests):
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "the fetch never reached page 3"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 130
+    assert "fetch interrupted" in err
+    store = Store(load_config(config).db_path)
+    assert len(store.tweets()) == 200
+    assert store.since_id("source:skerryhorn") is None
+    store.close()
+
+    resumed = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.strip() == "fetched 150 new tweets (@skerryhorn 150 new of 350)"
