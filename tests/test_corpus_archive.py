@@ -385,3 +385,14 @@ def test_zip_slip_names_are_read_in_memory_never_extracted(tmp_path: Path) -> No
     assert (summary.username, summary.new) == ("slipper", 5)
     after = sorted(p for p in tmp_path.rglob("*") if not p.name.startswith("tweetbot.db"))
     assert after == before
+
+
+def test_folder_total_size_limit(tmp_path: Path) -> None:
+    folder = tmp_path / "extracted"
+    for member, text in SAMPLE.archive_members(_small_tweets(30), parts=3).items():
+        (folder / member).parent.mkdir(parents=True, exist_ok=True)
+        (folder / member).write_text(text, encoding="utf-8")
+    store = _store(tmp_path)
+    with pytest.raises(ArchiveError, match=r"extracted: data files are .* over the 4096 bytes"):
+        import_archive(store, folder, limits=ArchiveLimits(max_total_bytes=4096))
+    assert store.tweets() == []

@@ -214,9 +214,14 @@ def _read_folder(path: Path, limits: ArchiveLimits) -> tuple[list[_DataFile], _D
         raise ArchiveError(
             f"{path}: no tweets.js here or in {path / 'data'}; is this an extracted X archive?"
         )
+    # Sizes first, so a folder of huge files is refused before any is read.
+    declared = sum((path / name).stat().st_size for name in tweet_names)
+    if declared > limits.max_total_bytes:
+        raise ArchiveError(
+            f"{path}: data files are {_size(declared)}, over the "
+            f"{_size(limits.max_total_bytes)} limit"
+        )
     files = [_read_plain(path / name, limits) for name in tweet_names]
-    if sum(len(f.data) for f in files) > limits.max_total_bytes:
-        raise ArchiveError(f"{path}: data files exceed {_size(limits.max_total_bytes)} in total")
     account = _read_plain(path / account_name, limits) if account_name else None
     return files, account
 
