@@ -82,7 +82,6 @@ def fetch_source(
         with click.progressbar(
             pages,
             label=f"fetching @{username}",
-            show_pos=True,
             file=sys.stderr,
             item_show_func=lambda _page: f"{result.seen} tweets",
         ) as shown:
