@@ -29,6 +29,7 @@ for _name in (
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
+_real_getaddrinfo = socket.getaddrinfo
 
 
 def _is_loopback(address: object) -> bool:
@@ -56,11 +57,24 @@ def _guarded(real):  # type: ignore[no-untyped-def]
     return connect
 
 
+def _guarded_getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+    # A name lookup is itself a packet off the machine (DNS), so it fails before the connect
+    # guard would; IP literals, localhost and our own hostname resolve locally.
+    name = host.decode() if isinstance(host, bytes) else host
+    if isinstance(name, str) and name not in ("", "localhost", socket.gethostname()):
+        try:
+            ipaddress.ip_address(name.split("%")[0])
+        except ValueError:
+            raise OffLoopbackConnection(f"test tried to resolve {name!r} (DNS)") from None
+    return _real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+
+
 @pytest.fixture(autouse=True)
 def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Fail any test that connects anywhere but loopback (X, the Hub, anything)."""
+    """Fail any test that connects or resolves a name anywhere but loopback (X, the Hub...)."""
     monkeypatch.setattr(socket.socket, "connect", _guarded(_real_connect))
     monkeypatch.setattr(socket.socket, "connect_ex", _guarded(_real_connect_ex))
+    monkeypatch.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)
     yield
 
 

@@ -212,3 +212,14 @@ def test_bearer_only_reads_other_accounts_with_the_bearer(fake_x: FakeX) -> None
     assert {r.auth for r in fake_x.requests} == {"bearer"}
     with pytest.raises(AuthError):
         platform.me()
+
+
+def test_default_base_url_is_x_and_the_guard_stops_it() -> None:
+    # Without api_base_url the platform would talk to the real X; the autouse loopback guard
+    # must stop that before a DNS query leaves the machine, and the platform must not
+    # swallow the guard's failure as an ordinary network error.
+    from tests.conftest import OffLoopbackConnection
+
+    platform = TwitterPlatform(Config(), USER_KEYS)
+    with pytest.raises(OffLoopbackConnection, match=r"api\.twitter\.com"):
+        platform.me()
