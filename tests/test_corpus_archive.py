@@ -396,3 +396,17 @@ def test_folder_total_size_limit(tmp_path: Path) -> None:
     with pytest.raises(ArchiveError, match=r"extracted: data files are .* over the 4096 bytes"):
         import_archive(store, folder, limits=ArchiveLimits(max_total_bytes=4096))
     assert store.tweets() == []
+
+
+def test_sample_script_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "small.zip"
+    assert SAMPLE.main([str(out), "--count", "40", "--parts", "2", "--seed", "3"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    with zipfile.ZipFile(out) as archive:
+        assert {"data/tweets.js", "data/tweets-part1.js", "data/account.js"} <= set(
+            archive.namelist()
+        )
+    store = _store(tmp_path)
+    assert import_archive(store, out).found == 40
+    with pytest.raises(SystemExit):
+        SAMPLE.main([str(out), "--count", "0"])
