@@ -398,6 +398,86 @@ def run(
         os._exit(0)
 
 
+# ---- trainer (issue 5): train, models, models promote ----------------------------------------
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as one JSON line.")
+@pass_app
+def train(app: AppContext, as_json: bool) -> None:
+    """Train a model version on the kept corpus, register it, and promote it if it is better."""
+    from bot.trainer.pipeline import run_training
+
+    report = run_training(app.config, app.store())
+    if report is None:  # an extra process of a multi-GPU run: the main one reports
+        return
+    summary = report.to_dict()
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False))
+        return
+    verdict = "promoted to current" if summary["promoted"] else "kept, not promoted"
+    click.echo(f"version {summary['version']}: {verdict} ({summary['reason']})")
+    click.echo(
+        f"eval loss {summary['eval_loss']:.4f} (perplexity {summary['eval_perplexity']:.1f}), "
+        f"{summary['tweets']['train']} tweets, {summary['steps']} steps, "
+        f"{summary['duration_s']:.0f}s"
+    )
+    click.echo(f"saved in {summary['path']} (model card: README.md)")
+    if summary["deleted"]:
+        click.echo(f"pruned old versions: {', '.join(summary['deleted'])}")
+
+
+def _model_rows(store: Store) -> list[dict[str, Any]]:
+    return [
+        {
+            "version": row["version"],
+            "path": row["path"],
+            "current": bool(row["current"]),
+            "eval_loss": row["eval_loss"],
+            "train_loss": row["train_loss"],
+            "base": row["base"],
+            "created_at": row["created_at"],
+        }
+        for row in store.model_versions()
+    ]
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def models(ctx: click.Context, as_json: bool) -> None:
+    """List trained model versions, newest first (* marks the current one)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = _model_rows(ctx.find_object(AppContext).store())  # type: ignore[union-attr]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("no model versions yet (train one with `tweetbot train`)")
+        return
+    for row in rows:
+        loss = f"{row['eval_loss']:.4f}" if row["eval_loss"] is not None else "-"
+        mark = "*" if row["current"] else " "
+        click.echo(
+            f"{mark} {row['version']:<20} eval_loss {loss:<8} {row['base']:<14} {row['path']}"
+        )
+
+
+@models.command("promote")
+@click.argument("version")
+@pass_app
+def models_promote(app: AppContext, version: str) -> None:
+    """Make VERSION the current model (roll back or forward); the daemon loads it next."""
+    from bot.trainer.registry import promote
+
+    promote(app.store(), version)
+    click.echo(f"version {version} is now current")
+
+
+# ---- end trainer ------------------------------------------------------------------------------
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point: run the CLI and turn errors into one line and an exit code."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
