@@ -155,6 +155,9 @@ class FakeX:
         self.state = FakeXState()
         self.lock = threading.RLock()
         self.slow_seconds = 3.0
+        # (consumer secret, token secret): when set, OAuth 1.0a signatures are checked as X
+        # does, against X's own URL, whatever address the request was sent to.
+        self.oauth_secrets: tuple[str, str] | None = None
         self._stopping = threading.Event()
         self.add_user(me_username, me_id, name="The Bot")
         self.state.me_id = me_id
@@ -620,6 +623,10 @@ class FakeXHandler(BaseHTTPRequestHandler):
         ) else None  # fmt: skip
         with self.fake.lock:
             self.fake.state.requests.append(RecordedRequest(method, path, query, body, auth))
+        if auth == "oauth1" and self.fake.oauth_secrets and not self._signature_ok(method, header):
+            unauthorized = {"title": "Unauthorized", "detail": "Unauthorized", "status": 401}
+            self._send(401, json.dumps(unauthorized).encode())
+            return
         fault = self.fake.take_fault(method, self.path)
         if fault is not None and self._serve_fault(fault):
             return
@@ -631,6 +638,29 @@ class FakeXHandler(BaseHTTPRequestHandler):
             )
             return
         self._send(status, json.dumps(payload).encode(), headers=self._rate_headers(remaining=899))
+
+    def _signature_ok(self, method: str, header: str) -> bool:
+        """Check the OAuth 1.0a HMAC-SHA1 signature against X's URL for this path."""
+        from types import SimpleNamespace
+
+        from oauthlib.oauth1.rfc5849 import signature
+
+        assert self.fake.oauth_secrets is not None
+        split = urlsplit(self.path)
+        params = signature.collect_parameters(
+            uri_query=split.query, headers={"Authorization": header}
+        )
+        sent = dict(signature.collect_parameters(
+            headers={"Authorization": header}, exclude_oauth_signature=False
+        )).get("oauth_signature", "")  # fmt: skip
+        request = SimpleNamespace(
+            http_method=method,
+            uri="https://api.twitter.com" + split.path,
+            params=params,
+            signature=sent,
+        )
+        consumer_secret, token_secret = self.fake.oauth_secrets
+        return bool(signature.verify_hmac_sha1(request, consumer_secret, token_secret))
 
     @staticmethod
     def _rate_headers(remaining: int) -> dict[str, str]:

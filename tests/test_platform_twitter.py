@@ -223,3 +223,20 @@ def test_default_base_url_is_x_and_the_guard_stops_it() -> None:
     platform = TwitterPlatform(Config(), USER_KEYS)
     with pytest.raises(OffLoopbackConnection, match=r"api\.twitter\.com"):
         platform.me()
+
+
+def test_oauth_signature_is_for_x_so_a_forwarding_proxy_works(fake_x: FakeX) -> None:
+    # The fake checks signatures the way X would behind a proxy: against X's own URL.
+    fake_x.oauth_secrets = ("cs", "ats")
+    platform = TwitterPlatform(x_config(fake_x), USER_KEYS)
+    fake_x.add_tweets("dril", [{"text": "signed read with a query string"}])
+    assert platform.me().id == "1000"
+    assert [t.text for page in platform.user_tweets("dril") for t in page] == [
+        "signed read with a query string"
+    ]
+    platform.post("signed write")
+    assert [p["text"] for p in fake_x.posted] == ["signed write"]
+    # And a wrong secret is caught, so the check above is not vacuous.
+    wrong = TwitterPlatform(x_config(fake_x), Secrets("ck", "WRONG", "at", "ats"))
+    with pytest.raises(AuthError, match="401"):
+        wrong.me()

@@ -2,8 +2,8 @@
 
 tweepy 4.17's `Client.request` hardcodes `https://api.twitter.com`, passes no timeout to
 requests, and turns statuses into its own exceptions only after building them from the body
-(which fails on HTML pages and garbled rate-limit headers). Its `session` attribute is a public
-`requests.Session`, so we replace it with `XSession`: every request is re-pointed at
+(`int()` of a garbled `x-rate-limit-reset` raises ValueError there). Its `session` attribute is
+a public `requests.Session`, so we replace it with `XSession`: every request is sent to
 `[twitter] api_base_url`, carries `[twitter] timeout`, and every answer that is not a usable 2xx
 JSON object is raised as one of the project's errors right here, before tweepy touches it.
 """
@@ -169,10 +169,8 @@ class XSession(requests.Session):
         """Send one request to X; raise a PlatformError unless the answer is usable."""
         method = method.decode() if isinstance(method, bytes) else method
         url = url.decode() if isinstance(url, bytes) else url
-        if url.startswith(TWEEPY_HOST):
-            url = self.base_url + url[len(TWEEPY_HOST) :]
-        route = url[len(self.base_url) :] if url.startswith(self.base_url) else url
-        where = f"{method.upper()} {route}"
+        route = url[len(TWEEPY_HOST) :] if url.startswith(TWEEPY_HOST) else url
+        where = f"{method.upper()} {route.split('?')[0]}"
         if self.read_only and method.upper() not in _SAFE_METHODS:
             raise WriteRefused(f"{where}: refused, this connection to X is read-only (dry run)")
         # X has no use for a request that hangs longer than this; requests applies it to the
@@ -187,3 +185,19 @@ class XSession(requests.Session):
             response.close()
             raise error
         return response
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        """Send a prepared request to `base_url` instead of X's own host.
+
+        The URL is swapped only now, after the OAuth 1.0a signature was computed for
+        https://api.twitter.com: a forwarding proxy passes the request on to X, which checks
+        the signature against its own URL, so signing the proxy's URL would fail there.
+        """
+        if request.url and request.url.startswith(TWEEPY_HOST):
+            request.url = self.base_url + request.url[len(TWEEPY_HOST) :]
+            if self.trust_env:
+                # requests chose environment proxies (and NO_PROXY exemptions) for X's host;
+                # choose again for the host we really connect to.
+                settings = self.merge_environment_settings(request.url, {}, None, None, None)
+                kwargs["proxies"] = settings["proxies"]
+        return super().send(request, **kwargs)
