@@ -158,6 +158,11 @@ class FakeX:
         # (consumer secret, token secret): when set, OAuth 1.0a signatures are checked as X
         # does, against X's own URL, whatever address the request was sent to.
         self.oauth_secrets: tuple[str, str] | None = None
+        # X's 2026 rule for self-serve apps: a reply only to a post that mentions or quotes
+        # the bot. Off by default so tests can reply to anything.
+        self.restrict_replies = False
+        # The x-rate-limit-remaining every successful answer carries.
+        self.rate_limit_remaining = 899
         self._stopping = threading.Event()
         self.add_user(me_username, me_id, name="The Bot")
         self.state.me_id = me_id
@@ -549,6 +554,13 @@ class FakeX:
                     "Your Tweet is in reply to a Tweet that has been deleted or is not visible.",
                     "https://api.twitter.com/2/problems/invalid-request",
                 )
+            if self.restrict_replies and not self._engages_bot(parent):
+                raise ApiError(
+                    403,
+                    "Forbidden",
+                    "Reply to this conversation is not allowed because you have not been "
+                    "mentioned or otherwise engaged by the author of the post you are replying to.",
+                )
             tweet["referenced_tweets"] = [{"type": "replied_to", "id": parent["id"]}]
             tweet["in_reply_to_user_id"] = parent["author_id"]
             tweet["conversation_id"] = parent["conversation_id"]
@@ -557,6 +569,16 @@ class FakeX:
         return {
             "data": {"id": stored["id"], "text": text, "edit_history_tweet_ids": [stored["id"]]}
         }
+
+    def _engages_bot(self, tweet: dict[str, Any]) -> bool:
+        me = self.me
+        mentioned = f"@{me['username'].lower()}" in str(tweet.get("text", "")).lower()
+        quoted = any(
+            ref.get("type") == "quoted"
+            and self.state.tweets.get(ref.get("id"), {}).get("author_id") == me["id"]
+            for ref in tweet.get("referenced_tweets", [])
+        )
+        return mentioned or quoted or tweet.get("author_id") == me["id"]
 
     def control(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         """The HTTP control API for other processes (`/_control/...`)."""
@@ -637,7 +659,8 @@ class FakeXHandler(BaseHTTPRequestHandler):
                 exc.status, json.dumps(exc.body).encode(), content_type="application/problem+json"
             )
             return
-        self._send(status, json.dumps(payload).encode(), headers=self._rate_headers(remaining=899))
+        remaining = self.fake.rate_limit_remaining
+        self._send(status, json.dumps(payload).encode(), headers=self._rate_headers(remaining))
 
     def _signature_ok(self, method: str, header: str) -> bool:
         """Check the OAuth 1.0a HMAC-SHA1 signature against X's URL for this path."""

@@ -178,3 +178,25 @@ def test_connection_refused_is_unavailable(fake_x: FakeX) -> None:
     platform = TwitterPlatform(config, Secrets("ck", "cs", "at", "ats"))
     error = _timed(platform.me, Unavailable)
     assert "connection" in str(error).lower()
+
+
+def test_reply_not_allowed_by_x_is_forbidden(platform: TwitterPlatform, fake_x: FakeX) -> None:
+    fake_x.restrict_replies = True
+    [stranger] = fake_x.add_tweets("stranger", [{"text": "a post that never mentions the bot"}])
+    mention = fake_x.add_mention("@tweetbot_bot hi", author="friend")
+    error = _timed(lambda: platform.post("unsolicited", in_reply_to=stranger["id"]), Forbidden)
+    assert "not allowed" in str(error)
+    assert fake_x.posted == []
+    platform.post("welcome", in_reply_to=mention["id"])
+    assert [p["text"] for p in fake_x.posted] == ["welcome"]
+
+
+def test_used_up_rate_limit_is_logged(platform: TwitterPlatform, fake_x: FakeX) -> None:
+    from structlog.testing import capture_logs
+
+    fake_x.rate_limit_remaining = 0
+    with capture_logs() as logs:
+        platform.me()
+    [warning] = [e for e in logs if e["event"] == "rate limit used up"]
+    assert warning["request"] == "GET /2/users/me"
+    assert warning["reset_at"] is not None

@@ -240,3 +240,15 @@ def test_oauth_signature_is_for_x_so_a_forwarding_proxy_works(fake_x: FakeX) -> 
     wrong = TwitterPlatform(x_config(fake_x), Secrets("ck", "WRONG", "at", "ats"))
     with pytest.raises(AuthError, match="401"):
         wrong.me()
+
+
+def test_environment_proxy_settings_apply_to_the_real_host(
+    fake_x: FakeX, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A proxy for everything but loopback: requests must judge NO_PROXY by the host we send
+    # to (the fake), not by api.twitter.com, or it would try the dead proxy on port 9.
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    platform = TwitterPlatform(x_config(fake_x), USER_KEYS)
+    assert platform.me().username == "tweetbot_bot"

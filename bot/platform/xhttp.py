@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 
+from bot.logging import get_logger
 from bot.platform.base import (
     AuthError,
     BadResponse,
@@ -28,6 +29,8 @@ from bot.platform.base import (
     RateLimited,
     Unavailable,
 )
+
+log = get_logger(__name__)
 
 # The host tweepy builds every URL on (tweepy/client.py, BaseClient.request).
 TWEEPY_HOST = "https://api.twitter.com"
@@ -184,6 +187,10 @@ class XSession(requests.Session):
         if error is not None:
             response.close()
             raise error
+        if response.headers.get("x-rate-limit-remaining") == "0":
+            # The next call to this endpoint will be a 429; say so while it is still news.
+            reset_at = parse_reset(response.headers.get("x-rate-limit-reset"))
+            log.warning("rate limit used up", request=where, reset_at=reset_at)
         return response
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
