@@ -33,7 +33,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from bot.daemon import Daemon, JobResult
 from bot.logging import get_logger
-from bot.platform.base import RateLimited
+from bot.platform.base import PlatformError, RateLimited
 from bot.store import iso, parse_iso, utcnow
 
 log = get_logger(__name__)
@@ -119,6 +119,9 @@ class DaemonScheduler:
             until = max(until, now + timedelta(seconds=1))
             log.warning("rate limited: job paused until the reset", until=iso(until))
             return until
+        except PlatformError as exc:
+            # X down, garbled or refusing: expected now and then, so no traceback.
+            log.warning("X call failed; the job runs again at its next time", error=str(exc))
         except Exception:
             log.exception("job failed; it runs again at its next time")
         else:
