@@ -1,0 +1,431 @@
+"""The "fast" generation backend: a lean GPT-2 decoder for the CPU on the model's own weights.
+
+Why it is faster than `model.generate()` on two CPU cores, for the same distribution:
+- the n candidates share one prompt, so the prompt is run once (batch 1) and its key/value
+  cache is copied to the n rows instead of being computed n times;
+- a preallocated (static) key/value cache and one fused QKV matmul per layer (`torch.addmm` on
+  the Conv1D weights as stored: no transposed copy), with almost no Python per step;
+- sampling works on the top-k logits only (top-p inside those k), not on sorted full-vocab rows;
+- every candidate stops at its own EOS and the loop ends when all have stopped.
+
+The decoder reads the tensors of the transformers model loaded from the HF directory (which
+stays the source of truth): nothing is converted or copied, so the memory held is the weights
+plus a key/value cache that lives only during a call. On CUDA the backend uses
+transformers' `generate()` unchanged (half precision there is already memory-bound and fast).
+Only plain GPT-2 is supported; any other architecture is a clear load error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from bot.errors import BotError
+from bot.generation import Candidate, Sampling, TorchBackend
+from bot.logging import get_logger
+
+log = get_logger(__name__)
+# Calling the fp16 kernel warns about its deprecation on first use; _pack_fp16 explains why
+# it is still the one to use.
+warnings.filterwarnings("ignore", message="fbgemm_linear_fp16_weight.* is deprecated")
+
+# GPT-2's "gelu_new" is the tanh approximation of GELU.
+_TANH_GELU = {"gelu_new", "gelu_pytorch_tanh", "gelu_fast"}
+
+
+class _Linear:
+    """y = x @ W + b for one Conv1D weight W (in, out), in fp32 or with fp16-packed weights.
+
+    fp32 calls `torch.addmm` on the model's own tensor (no copy). On this kind of CPU, MKL's
+    fp32 GEMM is slow for a handful of rows (n candidates: ~4 GB/s of weights against ~30 at
+    one row), while fbgemm's fp16-weight GEMM (fp32 activations and accumulation) runs near
+    the memory bandwidth at 1 to 8 rows and reads half the bytes: that is the "fp16" path.
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, half: bool) -> None:
+        self.bias = bias.detach().float().contiguous()
+        self.weight: torch.Tensor | None = None
+        self.packed: torch.Tensor | None = None
+        if half:
+            self.packed = _pack_fp16(weight.detach().t())
+        else:
+            self.weight = weight.detach()
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.packed is not None:
+            return torch.fbgemm_linear_fp16_weight(x, self.packed, self.bias)
+        assert self.weight is not None
+        return torch.addmm(self.bias, x, self.weight)
+
+
+def _pack_fp16(weight_out_in: torch.Tensor) -> torch.Tensor:
+    """fbgemm's packed fp16 copy of a (out, in) weight (an opaque tensor of its own)."""
+    with warnings.catch_warnings():
+        # Deprecated in favour of torchao, still shipped and the fastest kernel here; fp16
+        # support is probed at load and the backend falls back to fp32 when it is gone.
+        warnings.simplefilter("ignore")
+        return torch.fbgemm_pack_gemm_matrix_fp16(weight_out_in.float().contiguous())
+
+
+def fp16_kernels_available() -> bool:
+    """Whether this torch build has fbgemm's fp16-weight GEMM (x86 builds do)."""
+    try:
+        packed = _pack_fp16(torch.ones(8, 8))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = torch.fbgemm_linear_fp16_weight(torch.ones(1, 8), packed, torch.zeros(8))
+    except (RuntimeError, AttributeError):
+        return False
+    return bool(torch.allclose(out, torch.full((1, 8), 8.0)))
+
+
+@dataclass(frozen=True)
+class _Block:
+    """One transformer block: layer norms (the model's tensors) and its four matmuls."""
+
+    ln1_w: torch.Tensor
+    ln1_b: torch.Tensor
+    qkv: _Linear  # fused query/key/value projection, (d -> 3d)
+    proj: _Linear
+    ln2_w: torch.Tensor
+    ln2_b: torch.Tensor
+    fc: _Linear
+    out: _Linear
+
+
+class UnsupportedModel(BotError):
+    """The model is not a plain GPT-2, so the fast decoder cannot run it."""
+
+
+class FastGPT2:
+    """Incremental GPT-2 decoding over a `GPT2LMHeadModel`'s own tensors (fp32, CPU).
+
+    `prefill(ids)` runs the prompt once; `step(tokens)` feeds one token per row. Keys and values
+    live in one preallocated tensor per call (`start(batch, capacity)`), so a step allocates
+    only small activations.
+    """
+
+    def __init__(self, model: Any, *, half: bool = False) -> None:
+        config = model.config
+        if getattr(config, "model_type", None) != "gpt2":
+            raise UnsupportedModel(f"fast backend runs GPT-2 only (got {config.model_type!r})")
+        if config.activation_function not in _TANH_GELU | {"gelu"}:
+            raise UnsupportedModel(
+                f"fast backend: unsupported activation {config.activation_function!r}"
+            )
+        if getattr(config, "scale_attn_by_inverse_layer_idx", False) or getattr(
+            config, "reorder_and_upcast_attn", False
+        ):
+            raise UnsupportedModel("fast backend: non-standard GPT-2 attention options are set")
+        if not getattr(config, "scale_attn_weights", True):
+            raise UnsupportedModel("fast backend: unscaled attention is not supported")
+        self.gelu = "tanh" if config.activation_function in _TANH_GELU else "none"
+        self.d = int(config.n_embd)
+        self.heads = int(config.n_head)
+        self.head_dim = self.d // self.heads
+        self.eps = float(config.layer_norm_epsilon)
+        self.max_positions = int(config.n_positions)
+        body = model.transformer
+        self.half = half
+        self.wpe = body.wpe.weight.detach().float()
+        self.lnf_w = body.ln_f.weight.detach()
+        self.lnf_b = body.ln_f.bias.detach()
+        head = model.lm_head.weight.detach()  # (vocab, d); in GPT-2 the same tensor as wte
+        self.vocab = int(head.shape[0])
+        self.head = _Linear(head.t(), torch.zeros(self.vocab), half)
+        wte = body.wte.weight.detach()
+        if half:
+            # The LM head is packed (opaque), so token embeddings need their own rows; int8
+            # with one scale per row keeps them at a quarter of fp32 (error < 0.4% of the row's
+            # largest value), so the packed model stays within ~1.2x its fp16 size.
+            scale = wte.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / 127.0
+            self.wte_rows = torch.round(wte / scale).to(torch.int8)
+            self.wte_scale: torch.Tensor | None = scale.float()
+        else:
+            self.wte_rows = wte
+            self.wte_scale = None
+        self.blocks = [
+            _Block(
+                ln1_w=h.ln_1.weight.detach(),
+                ln1_b=h.ln_1.bias.detach(),
+                qkv=_Linear(h.attn.c_attn.weight, h.attn.c_attn.bias, half),
+                proj=_Linear(h.attn.c_proj.weight, h.attn.c_proj.bias, half),
+                ln2_w=h.ln_2.weight.detach(),
+                ln2_b=h.ln_2.bias.detach(),
+                fc=_Linear(h.mlp.c_fc.weight, h.mlp.c_fc.bias, half),
+                out=_Linear(h.mlp.c_proj.weight, h.mlp.c_proj.bias, half),
+            )
+            for h in body.h
+        ]
+        self.cache: torch.Tensor | None = None  # (layers, 2, batch, heads, capacity, head_dim)
+        self.length = 0  # positions filled in the cache
+
+    def start(self, batch: int, capacity: int) -> None:
+        """Allocate the key/value cache for `batch` rows of up to `capacity` positions."""
+        if capacity > self.max_positions:
+            raise BotError(
+                f"prompt plus max_new_tokens ({capacity}) exceeds the model's context "
+                f"({self.max_positions} tokens)"
+            )
+        shape = (len(self.blocks), 2, batch, self.heads, capacity, self.head_dim)
+        self.cache = torch.empty(shape, dtype=torch.float32)
+        self.length = 0
+
+    def release(self) -> None:
+        """Drop the key/value cache (it is per call; the weights stay)."""
+        self.cache = None
+        self.length = 0
+
+    def _forward(self, x: torch.Tensor, rows: int) -> torch.Tensor:
+        """Run the blocks on hidden states x (rows*t, d) at positions length..length+t-1."""
+        cache = self.cache
+        assert cache is not None, "start() first"
+        t = x.shape[0] // rows
+        begin, end = self.length, self.length + t
+        d, heads, hd = self.d, self.heads, self.head_dim
+        mask = None
+        if t > 1:  # position begin+i sees positions 0..begin+i
+            mask = torch.ones(t, end, dtype=torch.bool).tril(diagonal=begin)
+        for layer, blk in enumerate(self.blocks):
+            h = F.layer_norm(x, (d,), blk.ln1_w, blk.ln1_b, self.eps)
+            qkv = blk.qkv(h).view(rows, t, 3, heads, hd)
+            q = qkv[:, :, 0].transpose(1, 2)  # (rows, heads, t, hd)
+            keys = cache[layer, 0, :rows]
+            values = cache[layer, 1, :rows]
+            keys[:, :, begin:end] = qkv[:, :, 1].transpose(1, 2)
+            values[:, :, begin:end] = qkv[:, :, 2].transpose(1, 2)
+            # One new position sees every cached one: no mask. A prompt needs the causal mask.
+            attn = F.scaled_dot_product_attention(
+                q, keys[:, :, :end], values[:, :, :end], attn_mask=mask
+            )
+            attn = attn.transpose(1, 2).reshape(rows * t, d)
+            x = x + blk.proj(attn)
+            h = F.layer_norm(x, (d,), blk.ln2_w, blk.ln2_b, self.eps)
+            h = F.gelu(blk.fc(h), approximate=self.gelu)
+            x = x + blk.out(h)
+        self.length = end
+        return x
+
+    def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        rows = self.wte_rows[tokens]
+        if self.wte_scale is None:
+            return rows
+        return rows.float() * self.wte_scale[tokens]
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.layer_norm(x, (self.d,), self.lnf_w, self.lnf_b, self.eps)
+        return self.head(x)
+
+    def prefill(self, ids: list[int], *, every_position: bool = False) -> torch.Tensor:
+        """Run `ids` in row 0 after the positions already cached; logits of the last position
+        (1, vocab), or of every one (len(ids), vocab)."""
+        if not ids:
+            raise ValueError("prefill needs at least one token")
+        positions = torch.arange(self.length, self.length + len(ids))
+        x = self._embed(torch.tensor(ids)) + self.wpe[positions]
+        x = self._forward(x, rows=1)
+        return self._logits(x if every_position else x[-1:])
+
+    def share_prompt(self, rows: int) -> None:
+        """Copy row 0's cached prompt to rows 1..rows-1 (all candidates start from it)."""
+        assert self.cache is not None
+        if rows > 1:
+            filled = self.cache[:, :, :rows, :, : self.length]
+            filled[:, :, 1:] = filled[:, :, :1]
+
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Feed one token per row at the next position; logits (rows, vocab)."""
+        x = self._embed(tokens) + self.wpe[self.length]
+        return self._logits(self._forward(x, rows=tokens.shape[0]))
+
+    def logits_of(self, ids: list[int]) -> torch.Tensor:
+        """Logits at every position of `ids` (len(ids), vocab): the first half as one prompt,
+        then one token at a time, as generation runs. The equivalence test compares it with
+        the transformers model's full forward pass."""
+        half = max(1, len(ids) // 2)
+        self.start(1, len(ids))
+        try:
+            rows = [self.prefill(ids[:half], every_position=True)]
+            for token in ids[half:]:
+                rows.append(self.step(torch.tensor([token])))
+            return torch.cat(rows)
+        finally:
+            self.release()
+
+
+@dataclass
+class Sampled:
+    """Generated token ids per row (up to and including its EOS), mean raw log-probs, and how
+    many decoding steps the batch ran."""
+
+    tokens: list[list[int]]
+    mean_logprobs: list[float]
+    steps: int
+
+
+def penalize_repeats(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> None:
+    """transformers' repetition penalty, in place: every id already in the row (prompt and
+    generated, as transformers does) has its logit divided by `penalty` if positive, else
+    multiplied."""
+    scores = logits.gather(1, seen)
+    scores = torch.where(scores < 0, scores * penalty, scores / penalty)
+    logits.scatter_(1, seen, scores)
+
+
+def token_distribution(
+    logits: torch.Tensor, sampling: Sampling
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's next-token distribution under transformers' temperature -> top-k -> top-p
+    warpers, as (probabilities, token ids), both (rows, k): tokens outside the k have
+    probability 0 after top-k anyway, so top-p and the draw only need these k."""
+    logits = logits / sampling.temperature
+    k = min(max(sampling.top_k, 1), logits.shape[1]) if sampling.top_k > 0 else logits.shape[1]
+    values, ids = torch.topk(logits, k, dim=1)  # sorted descending
+    if sampling.top_p < 1.0:
+        # As TopPLogitsWarper: drop the low tail whose total mass is <= 1 - top_p, always
+        # keeping the best token.
+        tail_mass = values.flip(1).softmax(dim=1).cumsum(dim=1)
+        drop = (tail_mass <= 1 - sampling.top_p).flip(1)
+        drop[:, 0] = False
+        values = values.masked_fill(drop, -math.inf)
+    return values.softmax(dim=1), ids
+
+
+def _choose(
+    logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None
+) -> torch.Tensor:
+    probs, ids = token_distribution(logits, sampling)
+    picks = torch.multinomial(probs, 1, generator=generator)
+    return ids.gather(1, picks).squeeze(1)
+
+
+def sample_tokens(
+    decoder: FastGPT2,
+    prompt_ids: list[int],
+    n: int,
+    sampling: Sampling,
+    *,
+    eos_id: int,
+    pad_id: int,
+    scored: bool = False,
+    greedy: bool = False,
+    generator: torch.Generator | None = None,
+) -> Sampled:
+    """n continuations of `prompt_ids` in one batch; each row stops at its own EOS."""
+    if not prompt_ids:
+        raise ValueError("prompt_ids must hold at least one token (the start token)")
+    steps = sampling.max_new_tokens
+    with torch.inference_mode():
+        decoder.start(n, len(prompt_ids) + steps)
+        try:
+            logits = decoder.prefill(prompt_ids).expand(n, -1)
+            decoder.share_prompt(n)
+            # Every id of the row so far (for the repetition penalty): prompt, then generated.
+            seen = torch.empty((n, len(prompt_ids) + steps), dtype=torch.long)
+            seen[:, : len(prompt_ids)] = torch.tensor(prompt_ids)
+            out = torch.full((n, steps), pad_id, dtype=torch.long)
+            logprob_sum = torch.zeros(n)
+            finished = torch.zeros(n, dtype=torch.bool)
+            made = 0
+            for step in range(steps):
+                processed = logits.clone()
+                if sampling.repetition_penalty != 1.0:
+                    so_far = seen[:, : len(prompt_ids) + step]
+                    penalize_repeats(processed, so_far, sampling.repetition_penalty)
+                if step < sampling.min_new_tokens:
+                    processed[:, eos_id] = -math.inf
+                chosen = (
+                    processed.argmax(dim=1) if greedy else _choose(processed, sampling, generator)
+                )
+                # A finished row only pads; the loop ends when every row has finished.
+                chosen = chosen.masked_fill(finished, pad_id)
+                if scored:
+                    # The model's own (raw) confidence, as the torch backend reports it.
+                    picked = logits.gather(1, chosen.unsqueeze(1)).squeeze(1)
+                    own = picked - logits.logsumexp(dim=1)
+                    logprob_sum += own.masked_fill(finished, 0.0)
+                out[:, step] = chosen
+                seen[:, len(prompt_ids) + step] = chosen
+                made = step + 1
+                finished |= chosen == eos_id
+                if bool(finished.all()) or step == steps - 1:
+                    break
+                logits = decoder.step(chosen)
+        finally:
+            decoder.release()
+    tokens: list[list[int]] = []
+    means: list[float] = []
+    for row, sums in zip(out[:, :made].tolist(), logprob_sum.tolist(), strict=True):
+        # The EOS counts as a token and is scored (choosing to stop is part of the candidate),
+        # as the torch backend does; it is not part of the text.
+        counted = row.index(eos_id) + 1 if eos_id in row else len(row)
+        tokens.append(row[:counted])
+        means.append(sums / max(counted, 1))
+    return Sampled(tokens, means, made)
+
+
+class FastBackend(TorchBackend):
+    """`[generation] backend = "fast"`: the lean decoder on CPU, transformers on CUDA.
+
+    Loading, tokenization and text assembly are the torch backend's, so both backends turn the
+    same tokens into the same candidate texts. On CPU the decoder keeps fp16-packed weights
+    and the fp32 transformers model is freed; without fbgemm it runs on the fp32 model itself.
+    """
+
+    def __init__(self, model_dir: Path, device: str) -> None:
+        super().__init__(model_dir, device)
+        self.decoder: FastGPT2 | None = None
+        if device.startswith("cuda"):
+            return  # half precision generate() on the GPU is already bandwidth-bound
+        half = fp16_kernels_available()
+        self.decoder = FastGPT2(self.model, half=half)
+        if half:
+            # The decoder holds its own packed copy: drop the fp32 model (about 2/3 of the
+            # memory) and hand the freed pages back to the OS.
+            self.model = None
+            _release_freed_memory()
+        log.info("fast decoder ready", model_dir=str(model_dir), fp16_weights=half)
+
+    def sample(
+        self, prompt: str | None, context: str | None, n: int, sampling: Sampling, scored: bool
+    ) -> list[Candidate]:
+        if self.decoder is None:
+            return super().sample(prompt, context, n, sampling, scored)
+        ids, text_start = self._prefix_ids(prompt, context)
+        result = sample_tokens(
+            self.decoder,
+            ids,
+            n,
+            sampling,
+            eos_id=self.eos_id,
+            pad_id=self.pad_id,
+            scored=scored,
+        )
+        head = ids[text_start:]
+        candidates = []
+        for own, mean in zip(result.tokens, result.mean_logprobs, strict=True):
+            text = self.tokenizer.decode(head + own, skip_special_tokens=True).strip()
+            candidates.append(Candidate(text, float(mean) if scored else 0.0, len(own)))
+        return candidates
+
+    def close(self) -> None:
+        self.decoder = None
+        super().close()
+        _release_freed_memory()
+
+
+def _release_freed_memory() -> None:
+    """Collect garbage and ask glibc to return free heap pages (a no-op elsewhere)."""
+    gc.collect()
+    # Not glibc: the allocator keeps the pages for reuse, which is harmless.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -1,0 +1,287 @@
+"""The fast backend: same model, same distribution, valid candidates, filters and reload intact.
+
+Everything runs on the trained scratch:tiny model (`tiny_model_dir`) and compares with the
+transformers model loaded from the same directory.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import GPT2LMHeadModel
+from transformers.generation.logits_process import (
+    RepetitionPenaltyLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from bot.composer import Composer
+from bot.config import config_from_mapping
+from bot.errors import BotError
+from bot.fastgen import (
+    FastBackend,
+    FastGPT2,
+    UnsupportedModel,
+    fp16_kernels_available,
+    penalize_repeats,
+    sample_tokens,
+    token_distribution,
+)
+from bot.filters import Filters
+from bot.generation import Generator, Sampling
+from tests.fixtures_model import synthetic_tweets
+
+# The fp16 kernel's deprecation notice (see bot/fastgen.py for why it is still used).
+pytestmark = pytest.mark.filterwarnings("ignore:fbgemm_linear_fp16_weight")
+
+
+@pytest.fixture(scope="module")
+def hf_model(tiny_model_dir: Path) -> GPT2LMHeadModel:
+    return GPT2LMHeadModel.from_pretrained(tiny_model_dir).eval()
+
+
+@pytest.fixture(scope="module")
+def token_ids(tiny_model_dir: Path) -> list[int]:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    text = "The cat loves the rain today. My dog misses fresh bread honestly!"
+    return [tokenizer.eos_token_id, *tokenizer.encode(text)]
+
+
+def _reference_logits(model: GPT2LMHeadModel, ids: list[int]) -> torch.Tensor:
+    with torch.inference_mode():
+        return model(torch.tensor([ids])).logits[0]
+
+
+def test_incremental_logits_match_transformers_in_fp32(
+    hf_model: GPT2LMHeadModel, token_ids: list[int]
+) -> None:
+    with torch.inference_mode():
+        ours = FastGPT2(hf_model).logits_of(token_ids)
+    reference = _reference_logits(hf_model, token_ids)
+    assert ours.shape == reference.shape
+    torch.testing.assert_close(ours, reference, atol=1e-4, rtol=1e-4)
+
+
+def test_fp16_weights_stay_close_and_keep_the_eval_loss(
+    hf_model: GPT2LMHeadModel, tiny_model_dir: Path
+) -> None:
+    assert fp16_kernels_available()  # x86 torch builds ship fbgemm: the fast path is tested
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    eos = tokenizer.eos_token_id
+    # Held out: the fixture trained on seed 0's sentences; seed 7 draws other combinations.
+    held_out = synthetic_tweets(count=40, seed=7)
+    half = FastGPT2(hf_model, half=True)
+    losses: dict[str, list[float]] = {"fp32": [], "fp16": []}
+    for text in held_out:
+        ids = [eos, *tokenizer.encode(text), eos]
+        target = torch.tensor(ids[1:])
+        with torch.inference_mode():
+            reference = _reference_logits(hf_model, ids)[:-1]
+            quantized = half.logits_of(ids)[:-1]
+        torch.testing.assert_close(quantized, reference, atol=0.05, rtol=0.01)
+        losses["fp32"].append(float(torch.nn.functional.cross_entropy(reference, target)))
+        losses["fp16"].append(float(torch.nn.functional.cross_entropy(quantized, target)))
+    fp32_loss = sum(losses["fp32"]) / len(held_out)
+    fp16_loss = sum(losses["fp16"]) / len(held_out)
+    assert fp32_loss < 3.0  # a trained model, so the comparison means something
+    assert abs(fp16_loss - fp32_loss) / fp32_loss < 0.02
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_greedy_decoding_gives_transformers_tokens(
+    hf_model: GPT2LMHeadModel, token_ids: list[int], half: bool
+) -> None:
+    prompt = token_ids[:4]
+    eos = hf_model.config.eos_token_id
+    sampling = Sampling(max_new_tokens=25, repetition_penalty=1.3)
+    ours = sample_tokens(
+        FastGPT2(hf_model, half=half), prompt, 2, sampling, eos_id=eos, pad_id=eos, greedy=True
+    )
+    with torch.inference_mode():
+        reference = hf_model.generate(
+            torch.tensor([prompt]),
+            do_sample=False,
+            max_new_tokens=25,
+            repetition_penalty=1.3,
+            eos_token_id=eos,
+            pad_token_id=eos,
+        )[0, len(prompt) :].tolist()
+    reference = reference[: reference.index(eos) + 1] if eos in reference else reference
+    assert ours.tokens == [reference, reference]
+
+
+@pytest.mark.parametrize(
+    "sampling",
+    [
+        Sampling(temperature=0.9, top_p=0.95, top_k=50, repetition_penalty=1.1),
+        Sampling(temperature=0.5, top_p=0.5, top_k=0),
+        Sampling(temperature=1.3, top_p=1.0, top_k=5),
+    ],
+)
+def test_sampling_distribution_is_transformers(sampling: Sampling) -> None:
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 500, generator=generator) * 4
+    seen = torch.randint(0, 500, (3, 30), generator=generator)
+    ours_logits = logits.clone()
+    penalize_repeats(ours_logits, seen, sampling.repetition_penalty)
+    probs, ids = token_distribution(ours_logits, sampling)
+    ours = torch.zeros_like(logits).scatter_(1, ids, probs)
+
+    scores = RepetitionPenaltyLogitsProcessor(sampling.repetition_penalty)(seen, logits.clone())
+    for warper in (
+        TemperatureLogitsWarper(sampling.temperature),
+        *([TopKLogitsWarper(sampling.top_k)] if sampling.top_k else []),
+        TopPLogitsWarper(sampling.top_p),
+    ):
+        scores = warper(seen, scores)
+    torch.testing.assert_close(ours, scores.softmax(dim=1), atol=1e-6, rtol=1e-5)
+
+
+def test_each_candidate_stops_at_its_own_eos(hf_model: GPT2LMHeadModel) -> None:
+    eos = hf_model.config.eos_token_id
+    pad = hf_model.config.pad_token_id
+    torch.manual_seed(1)
+    result = sample_tokens(
+        FastGPT2(hf_model, half=True), [eos], 8, Sampling(max_new_tokens=40), eos_id=eos, pad_id=pad
+    )
+    lengths = {len(row) for row in result.tokens}
+    # The model learned short tweets: rows end at different steps, each at its own EOS; the
+    # batch stops as soon as the last one ends, and no padding is returned.
+    assert len(lengths) > 1 and result.steps == max(lengths) < 40
+    for row in result.tokens:
+        assert row[-1] == eos and eos not in row[:-1] and pad not in row
+
+
+def test_min_new_tokens_holds_back_eos(hf_model: GPT2LMHeadModel) -> None:
+    eos = hf_model.config.eos_token_id
+    torch.manual_seed(2)
+    sampling = Sampling(max_new_tokens=30, min_new_tokens=30)
+    result = sample_tokens(FastGPT2(hf_model, half=True), [eos], 4, sampling, eos_id=eos, pad_id=0)
+    assert result.steps == 30 and all(len(row) == 30 and eos not in row for row in result.tokens)
+
+
+def test_the_config_key_selects_the_fast_backend(tiny_model_dir: Path) -> None:
+    config = config_from_mapping({"generation": {"backend": "fast"}})
+    generator = Generator.load(tiny_model_dir, device="cpu", settings=config.generation)
+    backend = generator._slot.backend
+    assert isinstance(backend, FastBackend) and backend.decoder is not None
+    assert backend.decoder.half and backend.model is None  # fp32 copy freed after packing
+    torch.manual_seed(0)
+    candidates = generator.generate_scored("The cat", n=6, max_new_tokens=30)
+    assert len(candidates) == 6
+    for candidate in candidates:
+        assert candidate.text.startswith("The cat")
+        assert "<|endoftext|>" not in candidate.text and "<|pad|>" not in candidate.text
+        assert candidate.mean_logprob < 0 and 0 < candidate.tokens <= 30
+    default = Generator.load(tiny_model_dir, device="cpu")
+    assert not isinstance(default._slot.backend, FastBackend)  # "torch" stays the default
+
+
+def test_scores_match_the_torch_backend_for_the_same_tokens(
+    tiny_model_dir: Path, hf_model: GPT2LMHeadModel
+) -> None:
+    generator = Generator.load(tiny_model_dir, device="cpu", backend="fast")
+    torch.manual_seed(3)
+    candidate = generator.generate_scored(None, n=1, max_new_tokens=30)[0]
+    backend = generator._slot.backend
+    assert isinstance(backend, FastBackend)
+    ids = [backend.start_id, *backend.tokenizer.encode(candidate.text), backend.eos_id]
+    logprobs = _reference_logits(hf_model, ids).log_softmax(dim=1)[:-1]
+    own = logprobs.gather(1, torch.tensor(ids[1:]).unsqueeze(1)).squeeze(1)
+    # Decoding the text may re-tokenize differently; when it does not, the scores agree.
+    if len(ids) - 1 == candidate.tokens:
+        assert candidate.mean_logprob == pytest.approx(float(own.mean()), abs=5e-3)
+    assert candidate.mean_logprob < 0
+
+
+def test_filters_still_judge_fast_candidates(tiny_model_dir: Path) -> None:
+    corpus = synthetic_tweets()
+    config = config_from_mapping(
+        {
+            "generation": {"candidates": 8, "max_attempts": 2, "backend": "fast"},
+            "filters": {"blocked_words": ["cat"]},
+        }
+    )
+    generator = Generator.load(tiny_model_dir, device="cpu", settings=config.generation)
+    filters = Filters.from_config(config, corpus, [])
+    composer = Composer(generator, filters, config, random.Random(5))
+    sources = {t.casefold().rstrip(".!") for t in corpus}
+    rejected = {"blocked": 0, "copy": 0}
+    torch.manual_seed(5)
+    for _ in range(4):
+        draft = composer.post()
+        for judged in draft.candidates:
+            failed = {v.rule for v in judged.verdicts if not v.passed}
+            rejected["blocked"] += "blocked_words" in failed
+            rejected["copy"] += judged.text.casefold().rstrip(".!") in sources
+        if draft.text is not None:
+            assert "cat" not in draft.text.casefold()
+            assert draft.text.casefold().rstrip(".!") not in sources
+            assert filters.passes(draft.text)
+    # The model writes "the cat" and copies its corpus often: the filters had work to do.
+    assert rejected["blocked"] > 0 and rejected["copy"] > 0
+
+
+def _perturbed_copy(source: Path, target: Path) -> Path:
+    """Another version: the same model with every weight shifted (different outputs)."""
+    from transformers import AutoTokenizer
+
+    model = GPT2LMHeadModel.from_pretrained(source)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.1)
+    model.save_pretrained(target)
+    AutoTokenizer.from_pretrained(source).save_pretrained(target)
+    return target
+
+
+def test_reload_swaps_the_fast_model(tiny_model_dir: Path, tmp_path: Path) -> None:
+    second = _perturbed_copy(tiny_model_dir, tmp_path / "20260102-000000")
+    generator = Generator.load(tiny_model_dir, device="cpu", backend="fast")
+    old = generator._slot.backend
+    assert isinstance(old, FastBackend)
+    generator.reload(second)
+    new = generator._slot.backend
+    assert isinstance(new, FastBackend) and new is not old
+    assert generator.version == "20260102-000000"
+    assert old.decoder is None  # the retired version was freed
+    # The decoder now in use is the new model's: its logits are the second directory's.
+    ids = [new.start_id, *new.tokenizer.encode("The cat loves")]
+    assert new.decoder is not None
+    with torch.inference_mode():
+        ours = new.decoder.logits_of(ids)
+    reference = _reference_logits(GPT2LMHeadModel.from_pretrained(second).eval(), ids)
+    first = _reference_logits(GPT2LMHeadModel.from_pretrained(tiny_model_dir).eval(), ids)
+    assert (ours - reference).abs().max() < 0.1 < (ours - first).abs().max()
+    assert len(generator.generate("The cat", n=3, max_new_tokens=10)) == 3
+
+    broken = tmp_path / "20260103-000000"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(BotError):
+        generator.reload(broken)
+    assert generator._slot.backend is new and new.decoder is not None  # old model kept
+
+
+def test_a_model_that_is_not_gpt2_is_refused(hf_model: GPT2LMHeadModel) -> None:
+    class NotGpt2:
+        config = type("Config", (), {"model_type": "llama"})()
+
+    with pytest.raises(UnsupportedModel, match="GPT-2 only"):
+        FastGPT2(NotGpt2())
+    assert FastGPT2(hf_model).vocab == hf_model.config.vocab_size
+
+
+def test_a_context_longer_than_the_model_is_a_clear_error(hf_model: GPT2LMHeadModel) -> None:
+    eos = hf_model.config.eos_token_id
+    too_long = Sampling(max_new_tokens=hf_model.config.n_positions)
+    with pytest.raises(BotError, match="exceeds the model's context"):
+        sample_tokens(FastGPT2(hf_model), [eos, eos], 2, too_long, eos_id=eos, pad_id=eos)
