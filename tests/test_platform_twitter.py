@@ -252,3 +252,16 @@ def test_environment_proxy_settings_apply_to_the_real_host(
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     platform = TwitterPlatform(x_config(fake_x), USER_KEYS)
     assert platform.me().username == "tweetbot_bot"
+
+
+def test_garbled_fields_in_a_tweet_are_bad_response(
+    platform: TwitterPlatform, fake_x: FakeX
+) -> None:
+    from bot.platform import BadResponse
+
+    fake_x.add_tweets("dril", [{"text": "odd", "entities": "not an object"}])
+    [[tweet]] = list(platform.user_tweets("dril"))
+    assert tweet.urls == ()
+    fake_x.add_tweets("dril", [{"text": "odder", "created_at": "last tuesday"}])
+    with pytest.raises(BadResponse, match="last tuesday"):
+        list(platform.user_tweets("dril"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import requests
@@ -203,7 +204,7 @@ class TwitterPlatform:
         """(raw tweets, raw includes) per page until X gives no `next_token`."""
         token: str | None = None
         for _ in range(MAX_PAGES):
-            response = self._call(where, lambda token=token: fetch(token))  # type: ignore[misc]
+            response = self._call(where, partial(fetch, token))
             raw_page = [_raw(t) for t in response.data or []]
             raw_includes = {
                 key: [_raw(item) for item in items]
@@ -306,10 +307,11 @@ def _text(raw: dict[str, Any], where: str) -> str:
 def _tweet(raw: dict[str, Any], username: str, where: str) -> Tweet:
     refs = _references(raw)
     kind = _kind(refs)
-    entities = raw.get("entities") or {}
+    entities = raw.get("entities")
+    url_entities = entities.get("urls") if isinstance(entities, dict) else None
     urls = tuple(
         (str(u.get("url", "")), str(u.get("expanded_url") or u.get("url", "")))
-        for u in entities.get("urls", [])
+        for u in (url_entities if isinstance(url_entities, list) else [])
         if isinstance(u, dict)
     )
     return Tweet(
