@@ -2,15 +2,19 @@
 
 Each job is a one-shot that books its own next run when it finishes, rather than a fixed
 interval: the next post depends on what the last one did (posted, skipped, rate limited), and a
-rate-limited job must pause alone until X's reset time while the others keep going. Booking
-happens in the scheduler's "job executed" event, which APScheduler fires after it has released
-the job's instance slot, so `max_instances=1` can never drop the next run.
+rate-limited job must pause alone until X's reset time while the others keep going. The "job
+executed" event (fired after APScheduler released the job's instance slot, so `max_instances=1`
+never drops the next run) hands the next time to a booking thread. Booking never happens inside
+the event itself: a job that finishes very quickly has its event delivered on the scheduler's
+own thread while it still holds its job-store lock, and it then removes the spent one-shot,
+which would take the fresh booking with it.
 
 Every planned time is also written to the store as `next_run:<job>` (ISO UTC) for `status`.
 """
 
 from __future__ import annotations
 
+import queue
 import signal
 import threading
 from collections.abc import Callable
@@ -27,6 +31,7 @@ from apscheduler.events import (
     JobEvent,
     JobExecutionEvent,
 )
+from apscheduler.executors.base import BaseExecutor
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
@@ -57,6 +62,7 @@ class DaemonScheduler:
         clock: Callable[[], datetime] = utcnow,
         rate_limit_backoff: float | None = None,
         stop_grace: float = STOP_GRACE_S,
+        executor: BaseExecutor | None = None,
     ) -> None:
         self.daemon = daemon
         self.config = daemon.config
@@ -75,11 +81,13 @@ class DaemonScheduler:
             "retrain": daemon.retrain,
         }
         self._stop = threading.Event()
+        self._bookings: queue.Queue[tuple[str, datetime] | None] = queue.Queue()
+        self._booker: threading.Thread | None = None
         self._running = 0
         self._idle = threading.Condition()
         # Four workers: a long retrain must never hold up posts, replies or the heartbeat.
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max_workers=len(JOB_NAMES))},
+            executors={"default": executor or ThreadPoolExecutor(max_workers=len(JOB_NAMES))},
             job_defaults={
                 "max_instances": 1,
                 "coalesce": True,
@@ -172,19 +180,24 @@ class DaemonScheduler:
         name = event.job_id
         if name not in self._jobs or self._stop.is_set():
             return
-        try:
-            if isinstance(event, JobExecutionEvent) and isinstance(event.retval, datetime):
-                self.book(name, event.retval)
-            elif event.code == EVENT_JOB_MAX_INSTANCES:
-                self.book(name, self.clock() + timedelta(seconds=1))
-            elif event.code == EVENT_JOB_MISSED:
-                log.warning("job ran late; running it now", job=name)
-                self.book(name, self.clock())
-            else:
-                self.book(name, self.next_time(name))
-        except Exception:
-            # The store may be closing under a shutdown; never let the scheduler thread die.
-            log.exception("could not book the next run", job=name)
+        if isinstance(event, JobExecutionEvent) and isinstance(event.retval, datetime):
+            when = event.retval
+        elif event.code == EVENT_JOB_MAX_INSTANCES:
+            when = self.clock() + timedelta(seconds=1)
+        elif event.code == EVENT_JOB_MISSED:
+            log.warning("job ran late; running it now", job=name)
+            when = self.clock()
+        else:
+            when = self.clock() + timedelta(seconds=1)
+        self._bookings.put((name, when))
+
+    def _book_from_queue(self) -> None:
+        while (item := self._bookings.get()) is not None:
+            try:
+                self.book(*item)
+            except Exception:
+                # The store may be closing under a shutdown; never let this thread die.
+                log.exception("could not book the next run", job=item[0])
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -194,6 +207,8 @@ class DaemonScheduler:
         now = self.clock()
         for name in JOB_NAMES:
             self.book(name, self.first_time(name, now))
+        self._booker = threading.Thread(target=self._book_from_queue, name="booker", daemon=True)
+        self._booker.start()
         self.scheduler.start()
         log.info(
             "daemon started",
@@ -248,6 +263,7 @@ class DaemonScheduler:
         self.daemon.request_stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        self._bookings.put(None)
         with self._idle:
             finished = self._idle.wait_for(lambda: self._running == 0, timeout=self.stop_grace)
         if not finished:

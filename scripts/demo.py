@@ -1,10 +1,19 @@
-"""The Quickstart demo: everything offline on the embedded sample account, in dry run.
+"""The Quickstart demo (`make demo`): a whole bot, offline, in dry run, in a few minutes on a CPU.
 
-It grows with the project; each step runs the real `tweetbot` CLI in ./demo.
+Each step runs the real `tweetbot` CLI in ./demo (recreated on every run):
+1. build a sample X archive of a fictional account (scripts/make_sample_archive.py);
+2. `tweetbot import` it and show the cleaning table (`tweetbot corpus`);
+3. `tweetbot train`: a scratch:tiny GPT-2 with its own tokenizer, registered and promoted;
+4. `tweetbot run` in dry run for a bounded time, with simulated mentions arriving over time:
+   scheduled posts and replies are printed ("DRY RUN: ..."), nothing is sent anywhere;
+5. `tweetbot status`: what the daemon did, with skip reasons, budget and next job times.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -12,6 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo"
+# How long the daemon runs; long enough for several posts and every simulated mention.
+RUN_FOR = os.environ.get("DEMO_RUN_FOR", "60s")
 
 DEMO_CONFIG = """\
 # The demo bot: a fictional account, a model trained from scratch, dry run only.
@@ -21,23 +32,85 @@ data_dir = "data"
 models_dir = "models"
 dry_run = true
 
+[source]
+usernames = ["skerryhorn"]
+
 [model]
 base = "scratch:tiny"
+device = "cpu"
+
+[training]
+epochs = 3.0
+learning_rate = 2e-3
+batch_size = 16
+block_size = 64
+min_new_tweets = 50
+
+[generation]
+candidates = 6
+max_new_tokens = 40
+# Scheduled posts start from one of these, like the source account's habits.
+prompts = ["Lamp lit at", "Fog horn count today", "Tide log:", "Gertrude"]
+
+# Seconds instead of hours, so a minute shows everything the daemon does.
+[schedule]
+post_every = "12s"
+post_jitter = "3s"
+mentions_every = "4s"
+heartbeat_every = "5s"
+retrain_every = "7d"
+
+[replies]
+max_per_user_per_hour = 2
+max_age = "10m"
+blocked_users = ["spam_o_matic"]
+
+[limits]
+posts_per_day = 40
 """
+
+# Fictional accounts talking to the bot; `after` is when each appears once the daemon runs.
+MENTIONS = {
+    "mentions": [
+        {"author": "harbour_cat", "text": "@{bot} how is Gertrude doing today?", "after": "2s"},
+        {"author": "north_sea_sam", "text": "@{bot} any fog out there tonight?", "after": "10s"},
+        {"author": "spam_o_matic", "text": "@{bot} WIN FREE CRYPTO click now", "after": "14s"},
+        {"author": "harbour_cat", "text": "@{bot} and the tide?", "after": "22s"},
+        {"author": "harbour_cat", "text": "@{bot} one more question!", "after": "30s"},
+        {"author": "lamp_fan", "text": "@{bot} what time is the lamp lit?", "after": "38s"},
+    ]
+}
 
 
 def tweetbot(*args: str) -> None:
     """Run one CLI command in the demo directory, echoing it first."""
     print(f"\n$ tweetbot {' '.join(args)}", flush=True)
-    subprocess.run([sys.executable, "-m", "bot", *args], cwd=DEMO, check=True)
+    # Console logs for people; the daemon's DRY RUN lines go to stdout alongside them.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    subprocess.run(
+        [sys.executable, "-m", "bot", "--log-format", "console", *args],
+        cwd=DEMO,
+        check=True,
+        env=env,
+    )
 
 
 def main() -> None:
-    """Set up ./demo and run each step."""
+    """Recreate ./demo and run each step, timing the whole."""
     started = time.monotonic()
-    DEMO.mkdir(exist_ok=True)
+    if DEMO.exists():
+        shutil.rmtree(DEMO)
+    DEMO.mkdir()
     (DEMO / "config.toml").write_text(DEMO_CONFIG, encoding="utf-8")
-    tweetbot("status")
+    (DEMO / "mentions.json").write_text(json.dumps(MENTIONS, indent=2), encoding="utf-8")
+    print("$ python scripts/make_sample_archive.py demo/sample.zip", flush=True)
+    script = ROOT / "scripts" / "make_sample_archive.py"
+    subprocess.run([sys.executable, str(script), str(DEMO / "sample.zip")], check=True)
+    tweetbot("import", "sample.zip")
+    tweetbot("corpus")
+    tweetbot("train")
+    tweetbot("run", "--for", RUN_FOR, "--simulate-mentions", "mentions.json")
+    tweetbot("status", "-n", "20")
     print(f"\ndemo finished in {time.monotonic() - started:.0f}s", flush=True)
 
 

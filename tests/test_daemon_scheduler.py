@@ -8,6 +8,9 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from apscheduler.executors.debug import DebugExecutor
+
 from bot.daemon import JobResult
 from bot.logging import configure_logging
 from bot.platform.base import RateLimited
@@ -104,10 +107,21 @@ def test_the_real_scheduler_runs_jobs_and_stops_cleanly(tmp_path: Path) -> None:
             capped.set()
         return result
 
+    beats: list[int] = []
+    beating = threading.Event()
+
+    def counted_beat() -> JobResult:
+        beats.append(1)
+        if len(beats) >= 5:
+            beating.set()
+        return rig.daemon.heartbeat()
+
     sched._jobs["post"] = post_and_notice
+    sched._jobs["heartbeat"] = counted_beat
     sched.start()
     try:
         assert capped.wait(30), "the post job never reached the daily cap"
+        assert beating.wait(30), f"the heartbeat ran {len(beats)} time(s) only"
     finally:
         assert sched.stop() is True
     assert not sched.scheduler.running
@@ -119,3 +133,30 @@ def test_the_real_scheduler_runs_jobs_and_stops_cleanly(tmp_path: Path) -> None:
         2020, 1, 1, tzinfo=UTC
     )
     assert rig.store.last_heartbeat() is not None
+
+
+# The debug executor runs jobs on the scheduler's thread, which can then trip over the job store
+# being shut down under it at the end of the test; the thread pool used in production cannot.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_job_that_finishes_inside_the_submit_is_still_booked_again(tmp_path: Path) -> None:
+    # APScheduler delivers a job's "executed" event on its own thread, under its job-store
+    # lock, when the job finished before the submit returned (the debug executor always does
+    # that). A regression: such a job was booked, then removed as spent, and never ran again.
+    config = make_config(tmp_path, schedule={"heartbeat_every": "50ms", "post_every": "1h"})
+    rig = make_rig(tmp_path, config)
+    sched = DaemonScheduler(rig.daemon, executor=DebugExecutor())
+    beats: list[int] = []
+    enough = threading.Event()
+
+    def counted_beat() -> JobResult:
+        beats.append(1)
+        if len(beats) >= 4:
+            enough.set()
+        return rig.daemon.heartbeat()
+
+    sched._jobs["heartbeat"] = counted_beat
+    sched.start()
+    try:
+        assert enough.wait(30), f"the heartbeat ran {len(beats)} time(s) only"
+    finally:
+        sched.stop()
