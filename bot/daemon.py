@@ -161,9 +161,7 @@ class Daemon:
         A row is never sent again: if X has it, re-sending duplicates it; if we cannot tell,
         staying silent costs one tweet, while a duplicate costs trust (and money).
         """
-        with self._in_flight_lock:
-            busy = set(self._in_flight)
-        rows = [r for r in self.store.posts("pending", limit=1000) if r["id"] not in busy]
+        rows = self._stale_pending()
         if not rows:
             return JobResult("nothing to reconcile")
         try:
@@ -202,10 +200,23 @@ class Daemon:
                 break
         return found
 
-    def _has_stale_pending(self) -> bool:
+    def _stale_pending(self) -> list[dict[str, Any]]:
+        """Pending rows that no job of this process is sending."""
+        # Under the same lock as `_write_pending`, so a row just written is never taken
+        # for a leftover before its sender has claimed it.
         with self._in_flight_lock:
-            busy = set(self._in_flight)
-        return any(r["id"] not in busy for r in self.store.posts("pending", limit=1000))
+            rows = self.store.posts("pending", limit=1000)
+            return [r for r in rows if r["id"] not in self._in_flight]
+
+    def _has_stale_pending(self) -> bool:
+        return bool(self._stale_pending())
+
+    def _write_pending(self, kind: str, text: str, **fields: Any) -> int:
+        """Write an outbox row as `pending`, claimed by the caller, which must `_send` it."""
+        with self._in_flight_lock:
+            post_id = self.store.add_pending_post(kind, text, **fields)
+            self._in_flight.add(post_id)
+            return post_id
 
     def _reconcile_quietly(self) -> None:
         """Reconcile before a job sends; if X cannot be asked now, the rows wait (still safe:
@@ -222,8 +233,6 @@ class Daemon:
 
         RateLimited is recorded and re-raised so the scheduler pauses this job.
         """
-        with self._in_flight_lock:
-            self._in_flight.add(post_id)
         try:
             tweet_id = self.platform.post(text, in_reply_to=in_reply_to)
         except RateLimited as exc:
@@ -312,9 +321,7 @@ class Daemon:
             return JobResult("skipped", reason)
         if self.stopping:
             return JobResult("stopping")
-        post_id = self.store.add_pending_post(
-            "post", draft.text, prompt=prompt, model_version=version
-        )
+        post_id = self._write_pending("post", draft.text, prompt=prompt, model_version=version)
         outcome = self._send(post_id, draft.text, None)
         log.info("post " + outcome, post_id=post_id, text=draft.text)
         return JobResult(outcome, draft.text)
@@ -374,7 +381,7 @@ class Daemon:
         if self.stopping:
             return False
         try:
-            post_id = self.store.add_pending_post(
+            post_id = self._write_pending(
                 "reply",
                 draft.text,
                 model_version=version,

@@ -133,7 +133,8 @@ class DaemonScheduler:
         except Exception:
             log.exception("job failed; it runs again at its next time")
         else:
-            level = log.debug if name == "heartbeat" else log.info
+            # The frequent jobs log what they did themselves (a reply, an ignored mention).
+            level = log.debug if name in ("heartbeat", "mentions") else log.info
             level("job done", outcome=result.outcome, detail=result.detail)
         return self.next_time(name)
 

@@ -395,3 +395,21 @@ def test_heartbeat(tmp_path: Path) -> None:
     rig = make_rig(tmp_path)
     rig.daemon.heartbeat()
     assert rig.store.last_heartbeat() is not None
+
+
+def test_a_row_being_sent_is_not_taken_for_a_crash_leftover(tmp_path: Path) -> None:
+    class ReconcilesMidSend(FakePlatform):
+        """Another job reconciles the outbox while this post is on its way to X."""
+
+        daemon: Daemon
+
+        def post(self, text: str, in_reply_to: str | None = None) -> str:
+            self.seen = self.daemon.reconcile_outbox().outcome
+            return super().post(text, in_reply_to)
+
+    platform = ReconcilesMidSend()
+    rig = make_rig(tmp_path, platform=platform)
+    platform.daemon = rig.daemon
+    assert rig.daemon.post_once().outcome == "posted"
+    assert platform.seen == "nothing to reconcile"
+    assert [r["status"] for r in rig.store.posts()] == ["posted"]
