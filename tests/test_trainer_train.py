@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.config import Config, config_from_mapping
+from bot.config import Config, load_config
 from bot.errors import BotError, UsageError
 from bot.trainer.train import MIN_TRAINING_CHARS, TrainResult, train_version
 from tests.fixtures_model import synthetic_tweets
@@ -26,18 +26,29 @@ class FakeTable:
 
 
 def make_config(root: Path, **training: Any) -> Config:
-    """A scratch:tiny config under `root` that trains in a few seconds."""
-    settings = {"epochs": 2.0, "block_size": 64, "batch_size": 16, "eval_fraction": 0.1}
+    """A scratch:tiny config file under `root` that trains in a few seconds."""
+    settings: dict[str, Any] = {
+        "epochs": 2.0,
+        "block_size": 64,
+        "batch_size": 16,
+        "eval_fraction": 0.1,
+    }
     settings.update(training)
-    return config_from_mapping(
-        {
-            "bot": {"name": "catbot"},
-            "model": {"base": settings.pop("base", "scratch:tiny"), "device": "cpu"},
-            "training": settings,
-            "generation": {"max_new_tokens": 40},
-        },
-        root / "config.toml",
-    )
+    base = settings.pop("base", "scratch:tiny")
+    lines = [
+        "[bot]",
+        'name = "catbot"',
+        "[model]",
+        f"base = {json.dumps(base)}",
+        'device = "cpu"',
+        "[generation]",
+        "max_new_tokens = 40",
+        "[training]",
+        *(f"{key} = {json.dumps(value)}" for key, value in settings.items()),
+    ]
+    path = root / "config.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return load_config(path)
 
 
 def versions_on_disk(config: Config) -> list[str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,3 +86,27 @@ def context_size(model: Any) -> int:
         if isinstance(value, int) and value > 0:
             return value
     return 1024
+
+
+# Below this many parameters one CPU thread beats several: the matrices are too small to
+# split, and on a busy machine contending threads made scratch:tiny ~5x (generation ~50x)
+# slower in our measurements.
+SMALL_MODEL_PARAMETERS = 20_000_000
+
+
+@contextlib.contextmanager
+def cpu_threads(model: Any, device: str) -> Iterator[None]:
+    """Train a small model on one CPU thread; leave GPUs and big models alone."""
+    import torch
+
+    on_cpu = device == "cpu" or not torch.cuda.is_available()
+    small = sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
+    if not (on_cpu and small) or "OMP_NUM_THREADS" in os.environ:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

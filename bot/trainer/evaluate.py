@@ -75,11 +75,12 @@ def held_out_loss_of(
     """Load a saved version and measure it on `texts`."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from bot.trainer.base import context_size
+    from bot.trainer.base import context_size, cpu_threads
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     model: Any = AutoModelForCausalLM.from_pretrained(str(model_dir))
     model.to(device)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return held_out_loss(model, tokenizer, texts, min(block_size, context_size(model)))
+    with cpu_threads(model, device):
+        return held_out_loss(model, tokenizer, texts, min(block_size, context_size(model)))

@@ -71,6 +71,7 @@ def run_training(
         texts = training_texts(store, config)
         data_table = corpus_table(store, config)
     run_id = store.start_training_run()
+    before = store.current_model()
     result: TrainResult | None = None
     registered = False
     try:
@@ -83,18 +84,19 @@ def run_training(
         registered = True
         if decision.promote:
             store.set_current_model(result.version)
-        deleted = prune(store, config.models_dir, config.training.keep_versions)
     except BaseException as exc:
         # Undo whatever part of this run reached disk or the registry, then say why it failed.
         if result is not None and result.is_main_process:
-            current = store.current_model()
-            if registered and not (current and current["version"] == result.version):
-                store.delete_model_version(result.version)
-            if not (current and current["version"] == result.version):
-                shutil.rmtree(result.path, ignore_errors=True)
+            _undo(store, result, registered, before["version"] if before else None)
         message = str(exc) or type(exc).__name__
         store.finish_training_run(run_id, "failed", error=message[:500])
         raise
+    try:
+        deleted = prune(store, config.models_dir, config.training.keep_versions)
+    except Exception as exc:
+        # The new version is in place; old ones linger until the next run prunes them.
+        log.warning("pruning old versions failed", error=str(exc))
+        deleted = []
     report = RunReport(result, decision, deleted)
     summary = report.to_dict()
     store.finish_training_run(
@@ -105,6 +107,20 @@ def run_training(
     )
     log.info("training run finished", **{k: summary[k] for k in ("version", "promoted")})
     return report
+
+
+def _undo(store: Store, result: TrainResult, registered: bool, previous: str | None) -> None:
+    current = store.current_model()
+    if current and current["version"] == result.version:
+        if previous is not None:
+            store.set_current_model(previous)
+        else:
+            with store.transaction() as db:
+                db.execute("UPDATE model_versions SET current = 0 WHERE version = ?",
+                           [result.version])  # fmt: skip
+    if registered:
+        store.delete_model_version(result.version)
+    shutil.rmtree(result.path, ignore_errors=True)
 
 
 def _device() -> str:

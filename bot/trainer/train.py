@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from bot.config import Config
 from bot.errors import BotError
 from bot.logging import get_logger
-from bot.trainer.base import context_size, is_scratch, load_base
+from bot.trainer.base import context_size, cpu_threads, is_scratch, load_base
 from bot.trainer.card import LOSS_PLOT, model_card, plot_losses
 from bot.trainer.data import build_dataset, shuffled, split_texts
 from bot.trainer.evaluate import held_out_loss
@@ -224,7 +224,7 @@ def train_version(
     train_ds = build_dataset(base.tokenizer, train_texts, block_size)
     eval_ds = build_dataset(base.tokenizer, split.eval, block_size)
     try:
-        with resource_errors("training", temp):
+        with resource_errors("training", temp), cpu_threads(base.model, config.model.device):
             temp.mkdir()
             return _train(
                 config, base, split.train, split.eval, train_ds, eval_ds, block_size,
