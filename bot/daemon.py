@@ -33,8 +33,11 @@ from bot.platform.base import (
     BadResponse,
     DuplicateContent,
     Forbidden,
+    InvalidRequest,
     Mention,
+    NotFound,
     Platform,
+    PlatformError,
     RateLimited,
     Unavailable,
 )
@@ -239,11 +242,12 @@ class Daemon:
             # 429: X refused the request, so nothing was created and a later retry is safe.
             self.store.mark_post(post_id, "failed", reason=f"rate limited: {exc}")
             raise
-        except (DuplicateContent, Forbidden, AuthError) as exc:
+        except (DuplicateContent, Forbidden, AuthError, InvalidRequest, NotFound) as exc:
+            # X answered "no" (a duplicate, a reply to a deleted tweet, ...): nothing exists.
             self.store.mark_post(post_id, "failed", reason=f"{type(exc).__name__}: {exc}")
             log.warning("X refused the tweet", post_id=post_id, error=str(exc))
             return "failed"
-        except (Unavailable, BadResponse) as exc:
+        except (Unavailable, BadResponse, PlatformError) as exc:
             # A timeout or a garbled answer does not tell whether the tweet exists: the row
             # stays pending and the next run looks for it on the timeline instead of re-sending.
             log.warning("no clear answer from X; will reconcile", post_id=post_id, error=str(exc))

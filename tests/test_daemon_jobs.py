@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from bot.daemon import Daemon
-from bot.platform.base import BadResponse, DuplicateContent, RateLimited, Unavailable
+from bot.platform.base import (
+    BadResponse,
+    DuplicateContent,
+    InvalidRequest,
+    RateLimited,
+    Unavailable,
+)
 from bot.retraining import TrainingOutcome
 from bot.store import iso
 from tests.daemon_fakes import (
@@ -184,6 +190,19 @@ def test_refused_post_is_failed_not_retried(tmp_path: Path) -> None:
     rig.platform.fail_next("post", DuplicateContent("duplicate content"))
     assert rig.daemon.post_once().outcome == "failed"
     assert rig.store.posts()[0]["reason"].startswith("DuplicateContent")
+
+
+def test_a_reply_to_a_deleted_tweet_fails_and_the_next_mention_is_still_answered(
+    tmp_path: Path,
+) -> None:
+    rig = make_rig(tmp_path)
+    rig.platform.mention(141)
+    rig.platform.mention(142, "bob")
+    rig.platform.fail_next("post", InvalidRequest("400: in reply to a deleted tweet"))
+    rig.daemon.reply_to_mentions()
+    assert [p["in_reply_to"] for p in rig.platform.posted] == ["142"]
+    statuses = {m["id"]: m["status"] for m in rig.store.mentions()}
+    assert statuses == {"141": "failed", "142": "replied"}
 
 
 # ---- mentions ----------------------------------------------------------------------------
