@@ -166,7 +166,7 @@ class DaemonProcess:
 
 
 def wait_for(
-    condition: Callable[[], Any], what: str, daemon: DaemonProcess | None = None, limit: float = 90
+    condition: Callable[[], Any], what: str, daemon: DaemonProcess | None = None, limit: float = 180
 ) -> Any:
     """Poll until `condition()` is truthy; fail naming `what` (and the daemon's log tail)."""
     deadline = time.monotonic() + limit
