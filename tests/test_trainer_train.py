@@ -91,7 +91,7 @@ def test_metrics_record_losses_data_and_provenance(trained: tuple[Config, TrainR
     assert metrics["tweets"]["train"] + metrics["tweets"]["eval"] == 600
     assert metrics["tokens"]["train"] > metrics["tokens"]["eval"] > 0
     assert metrics["hyperparameters"]["seed"] == 42
-    assert metrics["hyperparameters"]["learning_rate"] == 1e-3  # scratch default
+    assert metrics["hyperparameters"]["learning_rate"] == 3e-3  # scratch default
     assert set(metrics["libraries"]) >= {"torch", "transformers", "tokenizers", "python"}
     assert metrics["data"]["total"]["kept"] == 600
     assert metrics["duration_s"] > 0
@@ -198,3 +198,15 @@ def test_running_out_of_memory_is_one_clear_error(
     with pytest.raises(BotError, match=r"out of memory .*lower \[training\] batch_size"):
         train_version(config, synthetic_tweets(600), progress=False)
     assert versions_on_disk(config) == []
+
+
+def test_scratch_models_get_a_scratch_learning_rate_unless_one_is_chosen(tmp_path: Path) -> None:
+    from bot.trainer.train import SCRATCH_LEARNING_RATE, effective_learning_rate
+
+    # The starter config writes the default out; that still counts as not chosen.
+    assert effective_learning_rate(make_config(tmp_path, learning_rate=5e-5)) == (
+        SCRATCH_LEARNING_RATE
+    )
+    assert effective_learning_rate(make_config(tmp_path, learning_rate=2e-3)) == 2e-3
+    hub = make_config(tmp_path, base="gpt2", learning_rate=5e-5)
+    assert effective_learning_rate(hub) == 5e-5

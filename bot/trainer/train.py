@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot.config import Config
+from bot.config import Config, TrainingSection
 from bot.errors import BotError
 from bot.logging import get_logger
 from bot.trainer.base import context_size, cpu_threads, is_scratch, load_base
@@ -35,9 +35,9 @@ log = get_logger(__name__)
 
 # huggingtweets refused accounts with less text than this; below it a model only memorises.
 MIN_TRAINING_CHARS = 6000
-# Learning rate for scratch models when the config leaves `learning_rate` at its default
+# Learning rate for scratch models while the config leaves `learning_rate` at its default
 # (5e-5 suits fine-tuning GPT-2; random weights need far larger steps).
-SCRATCH_LEARNING_RATE = 1e-3
+SCRATCH_LEARNING_RATE = 3e-3
 TEMP_PREFIX = ".tmp-"
 SAMPLE_COUNT = 5
 
@@ -91,9 +91,11 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def _learning_rate(config: Config) -> float:
-    explicit = "learning_rate" in config.training.model_fields_set
-    if is_scratch(config.model.base) and not explicit:
+def effective_learning_rate(config: Config) -> float:
+    """The configured learning rate, or the scratch one while the config keeps the default."""
+    # The starter config spells the default out, so "left at the default" is judged by value.
+    default = TrainingSection.model_fields["learning_rate"].default
+    if is_scratch(config.model.base) and config.training.learning_rate == default:
         return SCRATCH_LEARNING_RATE
     return config.training.learning_rate
 
@@ -272,7 +274,7 @@ def _train(
     eval_every = max(1, math.ceil(steps_per_epoch / 2))
     total_steps = max(1, math.ceil(steps_per_epoch * training.epochs))
     warmup = min(100, total_steps // 20)
-    learning_rate = _learning_rate(config)
+    learning_rate = effective_learning_rate(config)
     args = TrainingArguments(
         output_dir=str(temp / "checkpoints"),
         num_train_epochs=training.epochs,
@@ -350,6 +352,8 @@ def _train(
         "tokens": {"train": train_ds.tokens, "eval": eval_ds.tokens},
         "blocks": {"train": len(train_ds), "eval": len(eval_ds)},
         "steps": state.global_step,
+        "epochs_run": float(state.epoch or 0.0),
+        "train_runtime_s": float(output.metrics.get("train_runtime", 0.0)),
         "planned_steps": state.max_steps,
         "stopped_early": state.global_step < state.max_steps,
         "duration_s": round(time.monotonic() - started, 2),
