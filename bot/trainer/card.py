@@ -55,10 +55,10 @@ def model_card(metrics: dict[str, Any], data_markdown: str | None, has_plot: boo
     ev = metrics["eval"]
     base = metrics["base"]
     base_line = (
-        f"a GPT-2 architecture trained from scratch (`{base}`), with a byte-level BPE tokenizer "
-        "fitted to the training tweets"
+        f"a GPT-2 architecture trained from scratch (`{base}`) on these tweets, with a "
+        "byte-level BPE tokenizer fitted to them"
         if base.startswith("scratch:")
-        else f"the pre-trained `{base}`, fine-tuned"
+        else f"the pre-trained `{base}`, fine-tuned on these tweets"
     )
     lines = [
         "---",
@@ -88,7 +88,7 @@ def model_card(metrics: dict[str, Any], data_markdown: str | None, has_plot: boo
         "",
         "## Training procedure",
         "",
-        f"The model is {base_line} on these tweets with the Hugging Face `Trainer`. Tweets are "
+        f"The model is {base_line}, using the Hugging Face `Trainer`. Tweets are "
         "joined with `<|endoftext|>` so the model learns where a tweet ends, and packed into "
         f"blocks of {hp['block_size']} tokens. Training stops early once the eval loss has not "
         f"improved for {hp['early_stopping_patience']} evaluations, and the best checkpoint "
