@@ -356,8 +356,6 @@ def run(
     import threading
 
     from bot.config import parse_duration
-    from bot.daemon import build_daemon
-    from bot.scheduler import DaemonScheduler
 
     seconds = None
     if run_for is not None:
@@ -365,15 +363,40 @@ def run(
             seconds = parse_duration(run_for)
         except ValueError as exc:
             raise UsageError(f"--for: {exc}") from None
-    config = app.config
-    dry = dry_run or config.bot.dry_run
+    dry = dry_run or app.config.bot.dry_run
     # Loading the model takes a while; a stop asked for meanwhile is honoured right after.
     early_stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    for signum in previous:
         signal.signal(signum, lambda *_: early_stop.set())
+    try:
+        finished = _run_daemon(app, dry, once, seconds, simulate_mentions, early_stop)
+    finally:
+        # Back to what the caller had (matters when `run` is invoked in-process, as in tests).
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if not finished:
+        # A generation is still running in a worker thread; the outbox is consistent (the
+        # store is closed), so leave now rather than wait for it: a stop must be prompt.
+        logging.shutdown()
+        os._exit(0)
+
+
+def _run_daemon(
+    app: AppContext,
+    dry: bool,
+    once: bool,
+    seconds: float | None,
+    simulate_mentions: Path | None,
+    early_stop: Any,
+) -> bool:
+    """Build the daemon and run it; True when every job had finished at the stop."""
+    from bot.daemon import build_daemon
+    from bot.scheduler import DaemonScheduler
+
     store = app.store()
     daemon = build_daemon(
-        config, store, app.secrets, dry_run=dry, simulated_mentions=simulate_mentions
+        app.config, store, app.secrets, dry_run=dry, simulated_mentions=simulate_mentions
     )
     if dry:
         log.info("dry run: posts and replies are printed, never sent")
@@ -385,17 +408,13 @@ def run(
         outcomes = scheduler.run_once()
         log.info("ran once", **outcomes)
         app.close()
-        return
+        return True
     if not early_stop.is_set():
         scheduler.start()
         scheduler.wait(seconds)
     finished = scheduler.stop()
     app.close()
-    if not finished:
-        # A generation is still running in a worker thread; the outbox is consistent (the
-        # store is closed), so leave now rather than wait for it: a stop must be prompt.
-        logging.shutdown()
-        os._exit(0)
+    return finished
 
 
 # ---- trainer (issue 5): train, models, models promote ----------------------------------------
