@@ -461,7 +461,18 @@ class Daemon:
             log.error("promoted version has no path in the registry", version=result.version)
             return JobResult("failed", "no path for the promoted version")
         if self.generator is not None:
-            self.generator.reload(path)
+            try:
+                self.generator.reload(path)
+            except BotError as exc:
+                # The registry already names the new version (a restart would load it); until
+                # then the daemon keeps generating with the model it has.
+                log.error(
+                    "the promoted version failed to load; still using the old model",
+                    version=result.version,
+                    in_use=self.model_version,
+                    error=str(exc),
+                )
+                return JobResult("reload failed", str(exc))
         if self.on_sources_changed is not None:
             self.on_sources_changed()
         log.info("new model in use", version=result.version, eval_loss=result.eval_loss)

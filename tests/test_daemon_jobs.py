@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.daemon import Daemon
+from bot.errors import BotError
 from bot.platform.base import (
     BadResponse,
     DuplicateContent,
@@ -20,6 +21,7 @@ from bot.retraining import TrainingOutcome
 from bot.store import iso
 from tests.daemon_fakes import (
     FakeComposer,
+    FakeGenerator,
     FakePlatform,
     FakeTrainer,
     make_config,
@@ -432,3 +434,18 @@ def test_a_row_being_sent_is_not_taken_for_a_crash_leftover(tmp_path: Path) -> N
     assert rig.daemon.post_once().outcome == "posted"
     assert platform.seen == "nothing to reconcile"
     assert [r["status"] for r in rig.store.posts()] == ["posted"]
+
+
+def test_a_promoted_version_that_fails_to_load_keeps_the_old_model(tmp_path: Path) -> None:
+    class BrokenReload(FakeGenerator):
+        def reload(self, model_dir: object) -> None:
+            raise BotError(f"{model_dir}: not a model directory")
+
+    config = make_config(tmp_path, training={"min_new_tweets": 1})
+    trainer = FakeTrainer(TrainingOutcome("v9", True, 1.0, {"version": "v9", "path": "/x/v9"}))
+    rig = make_rig(tmp_path, config, trainer=trainer, generator=BrokenReload())
+    _add_kept_tweets(rig.store, 2)
+    result = rig.daemon.retrain()
+    assert result.outcome == "reload failed" and "/x/v9" in result.detail
+    assert rig.daemon.model_version == "v1"
+    assert rig.daemon.post_once().outcome == "posted"  # still posting with the old model
