@@ -68,7 +68,8 @@ class TrainerProcess:
         self.config_path = config_path
         self.python = python
         self._child: subprocess.Popen[str] | None = None
-        self._lock = threading.Lock()
+        # Re-entrant: `terminate` may run in a signal handler on the thread that is inside `run`.
+        self._lock = threading.RLock()
         self._stopped = False
 
     def command(self) -> list[str]:

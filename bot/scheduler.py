@@ -229,9 +229,10 @@ class DaemonScheduler:
         for name in ("heartbeat", "mentions", "post", "retrain"):
             if self._stop.is_set():
                 break
-            if name in ("post", "retrain") and self.first_time(name, now) > now:
+            due = self.first_time(name, now)
+            if name in ("post", "retrain") and due > now:
                 outcomes[name] = "not due"
-                self.store.set_state(f"next_run:{name}", iso(self.first_time(name, now)))
+                self.store.set_state(f"next_run:{name}", iso(due))
                 continue
             self.store.set_state(f"next_run:{name}", iso(self.run_job(name)))
             outcomes[name] = "ran"
