@@ -160,3 +160,24 @@ def test_a_job_that_finishes_inside_the_submit_is_still_booked_again(tmp_path: P
         assert enough.wait(30), f"the heartbeat ran {len(beats)} time(s) only"
     finally:
         sched.stop()
+
+
+def test_stop_does_not_wait_forever_for_a_stuck_job(tmp_path: Path) -> None:
+    config = make_config(tmp_path, schedule={"post_every": "1h"})
+    rig = make_rig(tmp_path, config)
+    sched = DaemonScheduler(rig.daemon, stop_grace=0.2)
+    entered, release = threading.Event(), threading.Event()
+
+    def stuck_generation() -> JobResult:
+        entered.set()
+        release.wait(30)
+        return JobResult("late")
+
+    sched._jobs["post"] = stuck_generation
+    sched.start()
+    try:
+        assert entered.wait(30)
+        # The CLI exits anyway when this is False (the outbox is consistent at every step).
+        assert sched.stop() is False
+    finally:
+        release.set()
