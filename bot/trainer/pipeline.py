@@ -7,6 +7,7 @@ model and the version directories exactly as they were.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -70,6 +71,10 @@ def run_training(
 
         texts = training_texts(store, config)
         data_table = corpus_table(store, config)
+    if not is_main_process():
+        # Extra ranks of a torchrun / accelerate run train alongside; the registry is rank 0's.
+        train_version(config, texts, data_table, progress=False, callbacks=callbacks)
+        return None
     run_id = store.start_training_run()
     before = store.current_model()
     result: TrainResult | None = None
@@ -121,6 +126,11 @@ def _undo(store: Store, result: TrainResult, registered: bool, previous: str | N
     if registered:
         store.delete_model_version(result.version)
     shutil.rmtree(result.path, ignore_errors=True)
+
+
+def is_main_process() -> bool:
+    """False on the extra processes of a launcher run (torchrun and accelerate set RANK)."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def _device() -> str:

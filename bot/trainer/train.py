@@ -266,7 +266,9 @@ def _train(
     show_progress = sys.stderr.isatty() if progress is None else progress
     if not show_progress:
         hf_logging.disable_progress_bar()
-    use_cpu = config.model.device == "cpu"
+    device = config.model.device
+    # Explicit on a machine without CUDA: only then does the Trainer run DDP (gloo) on CPUs.
+    use_cpu = device == "cpu" or (device != "mps" and not torch.cuda.is_available())
     precision = _precision(use_cpu)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     steps_per_epoch = max(1, math.ceil(len(train_ds) / (training.batch_size * world)))
