@@ -2,22 +2,24 @@
 memory-bandwidth floor, on one GPT-2 124M-sized model directory (random weights).
 
     .venv/bin/python bench/bench_generate.py [--device cpu|cuda] [--backends torch,fast]
-        [--repeats 3] [--model DIR]
+        [--repeats 3] [--threads N] [--model DIR]
 
 What it prints, all from one run on one model directory:
-1. the median time of `Generator.generate(prompt, n=8, max_new_tokens=64)` and of
+1. the time of `Generator.generate(prompt, n=8, max_new_tokens=64)` and of
    `pipeline("text-generation")` doing the same work (same prompt tokens, 8 sequences, the same
    sampling parameters, min_new_tokens=64 on both so every row decodes exactly 64 steps), and
-   their ratio (pipeline / generator: > 1 means the generator is faster);
+   their ratio (pipeline / generator: > 1 means the generator is faster), in rounds that
+   alternate the two so load from other users of the machine hits both alike;
 2. ms per decoding step at batch 1, next to the floor set by memory bandwidth: each step must
    read every weight once, so it cannot take less than model bytes / read bandwidth (measured
-   here by summing a large array).
+   here by summing a large array, best of 5).
 The machine may be shared: the load average (`uptime`) is printed before and after.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -25,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 # Run from a checkout without installing: make `bot` importable.
@@ -67,19 +70,21 @@ def build_gpt2_124m(directory: Path) -> Path:
     return directory
 
 
-def timed(run: Callable[[], object], repeats: int) -> float:
-    """Median seconds of `repeats` runs after one warm-up run."""
+def once(run: Callable[[], object]) -> float:
+    """Seconds one call of `run` takes (GPU work included)."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
     run()
-    samples = []
-    for _ in range(repeats):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        run()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def best_of(run: Callable[[], object], repeats: int) -> float:
+    """Fastest of `repeats` runs after a warm-up: on a shared machine the least disturbed one."""
+    run()
+    return min(once(run) for _ in range(repeats))
 
 
 def read_bandwidth(device: str) -> float:
@@ -87,14 +92,14 @@ def read_bandwidth(device: str) -> float:
     or 256 MiB on CPU to spare shared memory)."""
     count = (256 if device.startswith("cuda") else 64) * 2**20
     data = torch.ones(count, dtype=torch.float32, device=device)
-    seconds = timed(lambda: data.sum().item(), repeats=5)
+    seconds = best_of(lambda: data.sum().item(), repeats=5)
     return data.numel() * data.element_size() / seconds
 
 
-def time_pipeline(
-    model_dir: Path, device: str, work: dict[str, float], repeats: int
-) -> tuple[float, int, int]:
-    """Median seconds of the HF pipeline doing the benchmark's work; parameters; model bytes."""
+def load_pipeline(
+    model_dir: Path, device: str, work: dict[str, float]
+) -> tuple[Callable[[], object], int, int]:
+    """A callable doing the benchmark's work with the HF pipeline; parameters; model bytes."""
     from transformers import pipeline
 
     pipe = pipeline("text-generation", model=str(model_dir), device=device)
@@ -107,7 +112,7 @@ def time_pipeline(
     def run() -> object:
         return pipe(text, num_return_sequences=CANDIDATES, do_sample=True, **work)
 
-    return timed(run, repeats), params, model_bytes
+    return run, params, model_bytes
 
 
 def uptime() -> str:
@@ -122,6 +127,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--backends", default="torch", help="comma-separated, e.g. torch,fast")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--model", type=Path, help="use this model directory instead")
     args = parser.parse_args()
     # Figures appear as they are measured, also when piped to a file.
@@ -129,41 +135,99 @@ def main() -> None:
 
     from bot.generation import Generator
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"before: {uptime()}")
     print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}")
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = args.model or build_gpt2_124m(Path(tmp) / "gpt2-124m-random")
         work = {"max_new_tokens": NEW_TOKENS, "min_new_tokens": NEW_TOKENS, **SAMPLING}
 
-        pipeline_s, params, model_bytes = time_pipeline(model_dir, args.device, work, args.repeats)
+        run_pipeline, params, model_bytes = load_pipeline(model_dir, args.device, work)
         print(f"model: {params / 1e6:.1f}M parameters, {model_bytes / 2**20:.0f} MiB")
-        print(
-            f"pipeline(text-generation), n={CANDIDATES}, {NEW_TOKENS} tokens: "
-            f"{pipeline_s * 1000:.0f} ms"
-        )
-        bandwidth = read_bandwidth(args.device)
-        floor_ms = model_bytes / bandwidth * 1000
-        print(f"read bandwidth: {bandwidth / 1e9:.1f} GB/s -> floor {floor_ms:.1f} ms per step")
-
+        contenders: dict[str, Callable[[], object]] = {"pipeline": run_pipeline}
+        generators = {}
         for backend in args.backends.split(","):
             gen = Generator.load(model_dir, args.device, backend=backend)
-            gen_s = timed(lambda g=gen: g.generate(PROMPT, n=CANDIDATES, **work), args.repeats)
+            generators[backend] = gen
+            contenders[f"Generator[{backend}]"] = partial(gen.generate, PROMPT, CANDIDATES, **work)
+
+        # Rounds alternate the contenders, so a load spike from other users of a shared
+        # machine hits all of them alike; each round's ratio compares neighbouring runs.
+        for run in contenders.values():
+            run()  # warm-up
+        times: dict[str, list[float]] = {name: [] for name in contenders}
+        for _ in range(args.repeats):
+            for name, run in contenders.items():
+                times[name].append(once(run))
+        print(f"n={CANDIDATES}, {NEW_TOKENS} new tokens each, {args.repeats} alternating rounds:")
+        for name, samples in times.items():
             print(
-                f"Generator[{backend}].generate, n={CANDIDATES}, {NEW_TOKENS} tokens: "
-                f"{gen_s * 1000:.0f} ms  ratio pipeline/generator = {pipeline_s / gen_s:.2f}x"
+                f"  {name:<20} median {statistics.median(samples) * 1000:8.0f} ms   "
+                f"best {min(samples) * 1000:8.0f} ms"
             )
-            # Batch 1: the time of 64 steps minus the time of 1 step leaves 63 pure decoding
-            # steps (prefill and fixed per-call overhead cancel out).
+        for backend in generators:
+            ratios = [
+                p / g
+                for p, g in zip(times["pipeline"], times[f"Generator[{backend}]"], strict=True)
+            ]
+            print(
+                f"  ratio pipeline / Generator[{backend}]: median {statistics.median(ratios):.2f}x "
+                f"(per round: {', '.join(f'{r:.2f}' for r in ratios)})"
+            )
+
+        bandwidth = read_bandwidth(args.device)
+        floor_ms = model_bytes / bandwidth * 1000
+        print(f"read bandwidth (best of 5): {bandwidth / 1e9:.1f} GB/s")
+        print(f"floor: {model_bytes / 2**20:.0f} MiB / bandwidth = {floor_ms:.1f} ms per step")
+        for backend, gen in generators.items():
+            # Batch 1: 64 steps minus 1 step leaves 63 pure decoding steps (prefill and the
+            # fixed per-call overhead cancel out).
             one = {**work, "max_new_tokens": 1, "min_new_tokens": 1}
-            t1 = timed(lambda g=gen, o=one: g.generate(PROMPT, n=1, **o), args.repeats)
-            t64 = timed(lambda g=gen: g.generate(PROMPT, n=1, **work), args.repeats)
+            t1 = best_of(partial(gen.generate, PROMPT, 1, **one), args.repeats)
+            t64 = best_of(partial(gen.generate, PROMPT, 1, **work), args.repeats)
             step_ms = (t64 - t1) / (NEW_TOKENS - 1) * 1000
             print(
                 f"Generator[{backend}] batch 1: {step_ms:.1f} ms per decoding step "
-                f"(floor {floor_ms:.1f} ms, {step_ms / floor_ms:.1f}x the floor)"
+                f"(floor {floor_ms:.1f} ms, {step_ms / floor_ms:.2f}x the floor)"
             )
-            del gen
+            print_fast_floor(backend, gen, step_ms, bandwidth)
+        for backend in generators:
+            print_memory_held(backend, model_dir, args.device, params)
     print(f"after: {uptime()}")
+
+
+def print_fast_floor(backend: str, gen: object, step_ms: float, bandwidth: float) -> None:
+    """The floor for the weights the backend actually reads (fp16 for "fast" on CPU)."""
+    decoder = getattr(getattr(gen, "_slot", None), "backend", None)
+    decoder = getattr(decoder, "decoder", None)
+    if decoder is None:
+        return
+    own_floor = decoder.step_bytes / bandwidth * 1000
+    print(
+        f"Generator[{backend}] reads {decoder.step_bytes / 2**20:.0f} MiB of weights per step "
+        f"(fp16={decoder.half}): floor {own_floor:.1f} ms, {step_ms / own_floor:.2f}x that floor"
+    )
+
+
+def print_memory_held(backend: str, model_dir: Path, device: str, params: int) -> None:
+    """RSS growth of loading the backend in a fresh process (bench/memory_probe.py)."""
+    probe = Path(__file__).with_name("memory_probe.py")
+    command = [sys.executable, str(probe), str(model_dir), "--backend", backend, "--device", device]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"Generator[{backend}] memory probe failed: {done.stderr.strip()[-300:]}")
+        return
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    held = figures["model_held"]
+    used = figures["rss_after_generate"] - figures["rss_before"] - figures["tokenizer_bytes"]
+    print(
+        f"Generator[{backend}] memory held: {held / 2**20:.0f} MiB after load, "
+        f"{used / 2**20:.0f} MiB after one n={CANDIDATES} call (tokenizer excluded); "
+        f"weights it keeps "
+        f"{figures['weight_bytes'] / 2**20:.0f} MiB -> {figures['held_ratio']:.2f}x; "
+        f"{held / (params * 2):.2f}x the fp16 size, {held / (params * 4):.2f}x the fp32 size"
+    )
 
 
 if __name__ == "__main__":
