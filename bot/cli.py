@@ -392,29 +392,32 @@ def _run_daemon(
 ) -> bool:
     """Build the daemon and run it; True when every job had finished at the stop."""
     from bot.daemon import build_daemon
+    from bot.lock import DaemonLock
     from bot.scheduler import DaemonScheduler
 
-    store = app.store()
-    daemon = build_daemon(
-        app.config, store, app.secrets, dry_run=dry, simulated_mentions=simulate_mentions
-    )
-    if dry:
-        log.info("dry run: posts and replies are printed, never sent")
-    scheduler = DaemonScheduler(daemon)
-    scheduler.install_signal_handlers()
-    if early_stop.is_set():
-        scheduler.request_stop()
-    if once:
-        outcomes = scheduler.run_once()
-        log.info("ran once", **outcomes)
+    # Never two daemons on one database; the kernel frees the lock however the process ends.
+    with DaemonLock(app.config.data_dir / "daemon.lock"):
+        store = app.store()
+        daemon = build_daemon(
+            app.config, store, app.secrets, dry_run=dry, simulated_mentions=simulate_mentions
+        )
+        if dry:
+            log.info("dry run: posts and replies are printed, never sent")
+        scheduler = DaemonScheduler(daemon)
+        scheduler.install_signal_handlers()
+        if early_stop.is_set():
+            scheduler.request_stop()
+        if once:
+            outcomes = scheduler.run_once()
+            log.info("ran once", **outcomes)
+            app.close()
+            return True
+        if not early_stop.is_set():
+            scheduler.start()
+            scheduler.wait(seconds)
+        finished = scheduler.stop()
         app.close()
-        return True
-    if not early_stop.is_set():
-        scheduler.start()
-        scheduler.wait(seconds)
-    finished = scheduler.stop()
-    app.close()
-    return finished
+        return finished
 
 
 # ---- trainer (issue 5): train, models, models promote ----------------------------------------
