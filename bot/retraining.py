@@ -8,8 +8,10 @@ the daemon's own log stream.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -22,8 +24,25 @@ from bot.logging import get_logger
 
 log = get_logger(__name__)
 
+# prctl option from <linux/prctl.h>.
+PR_SET_PDEATHSIG = 1
 # How long a child gets to exit after SIGTERM before it is killed.
 TERMINATE_GRACE_S = 3.0
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when the daemon dies.
+
+    The child has its own session (so a terminal's Ctrl-C reaches only the daemon), so without
+    this a daemon killed with -9 would leave a trainer running that could promote a version
+    behind a restarted daemon's back. The death signal fires when the forking thread ends; the
+    job thread waits for the child, so that is the daemon's own end.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the graceful stop still terminates it
+        pass
 
 
 class TrainingFailed(Exception):
@@ -94,6 +113,7 @@ class TrainerProcess:
                 text=True,
                 env=env,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
             child = self._child
         log.info("trainer started", pid=child.pid)

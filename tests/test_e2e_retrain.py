@@ -84,26 +84,32 @@ retrain_every = "1h"
     assert sum(e["event"] == "daemon started" for e in events) == 1
 
 
-def test_sigterm_while_training_stops_the_child_and_exits_0(
-    tmp_path: Path, fake_x: FakeX, tiny_model_dir: Path
-) -> None:
-    schedule = """
+QUIET_SCHEDULE = """
 [schedule]
 post_every = "1h"
 mentions_every = "5s"
 heartbeat_every = "1s"
 retrain_every = "1h"
 """
-    config = _home_due_for_retrain(tmp_path, fake_x, tiny_model_dir, schedule)
+
+
+def _trainer_pid(daemon: DaemonProcess) -> int:
+    found = wait_for(
+        lambda: re.search(r'"pid": (\d+), "event": "trainer started"', daemon.output()),
+        "the trainer child",
+        daemon,
+        limit=300,
+    )
+    return int(found.group(1))
+
+
+def test_sigterm_while_training_stops_the_child_and_exits_0(
+    tmp_path: Path, fake_x: FakeX, tiny_model_dir: Path
+) -> None:
+    config = _home_due_for_retrain(tmp_path, fake_x, tiny_model_dir, QUIET_SCHEDULE)
     daemon = DaemonProcess(config, "run")
     try:
-        found = wait_for(
-            lambda: re.search(r'"pid": (\d+), "event": "trainer started"', daemon.output()),
-            "the trainer child",
-            daemon,
-            limit=300,
-        )
-        child = int(found.group(1))
+        child = _trainer_pid(daemon)
         assert daemon.terminate(timeout=30) == 0
     finally:
         daemon.ensure_stopped()
@@ -111,3 +117,18 @@ retrain_every = "1h"
     wait_for(lambda: not Path(f"/proc/{child}").exists(), "the trainer child to be gone")
     assert _current_version(config) == "tiny"
     assert "stopped because the daemon is shutting down" in daemon.output()
+
+
+def test_kill_9_while_training_takes_the_child_down_too(
+    tmp_path: Path, fake_x: FakeX, tiny_model_dir: Path
+) -> None:
+    config = _home_due_for_retrain(tmp_path, fake_x, tiny_model_dir, QUIET_SCHEDULE)
+    daemon = DaemonProcess(config, "run")
+    try:
+        child = _trainer_pid(daemon)
+        daemon.kill9()
+    finally:
+        daemon.ensure_stopped()
+    # An orphaned trainer could promote a version behind a restarted daemon's back.
+    wait_for(lambda: not Path(f"/proc/{child}").exists(), "the orphaned trainer to die")
+    assert _current_version(config) == "tiny"
