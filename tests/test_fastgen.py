@@ -175,7 +175,9 @@ def test_the_config_key_selects_the_fast_backend(tiny_model_dir: Path) -> None:
     assert isinstance(backend, FastBackend) and backend.decoder is not None
     assert backend.decoder.half and backend.model is None  # fp32 copy freed after packing
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
     candidates = generator.generate_scored("The cat", n=6, max_new_tokens=30)
+    assert torch.get_num_threads() == threads  # the decoding thread count was only for the call
     assert len(candidates) == 6
     for candidate in candidates:
         assert candidate.text.startswith("The cat")
