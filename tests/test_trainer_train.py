@@ -147,6 +147,8 @@ def test_too_little_text_is_refused_before_anything_is_written(tmp_path: Path) -
     texts = ["short tweet number one"] * (MIN_TRAINING_CHARS // 30)
     with pytest.raises(BotError, match="too little text"):
         train_version(config, texts)
+    with pytest.raises(BotError, match="fewer than two different kept tweets"):
+        train_version(config, ["the same tweet over and over again"] * 500)
     assert versions_on_disk(config) == []
 
 

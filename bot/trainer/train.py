@@ -212,6 +212,8 @@ def train_version(
         )
     training = config.training
     split = split_texts(texts, training.eval_fraction, training.seed)
+    if not split.eval or not split.train:
+        raise BotError("too little text to train on: fewer than two different kept tweets")
     train_texts = shuffled(split.train, training.seed)
     models_dir = config.models_dir
     models_dir.mkdir(parents=True, exist_ok=True)
