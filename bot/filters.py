@@ -214,7 +214,9 @@ class UrlRule:
         return None
 
 
-_MENTION = re.compile(r"(?<![\w@＠])[@＠]([A-Za-z0-9_]{1,15})\b")
+# Any length: X handles have at most 15 characters, but a model trained on a corpus with
+# longer fictional ones reproduces them, and a reader still takes them for a mention.
+_MENTION = re.compile(r"(?<![\w@＠])[@＠]([A-Za-z0-9_]+)")
 
 
 def find_mentions(text: str) -> list[str]:

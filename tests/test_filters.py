@@ -179,6 +179,8 @@ def test_url_rule(text: str, ok: bool) -> None:
         ("＠bob fullwidth at", None, False),
         ("hi @\u200bbob", None, False),  # zero-width after the @
         ("@bob 😀", None, False),
+        # Longer than X allows, but a model reproduces such handles from its corpus.
+        ("@harbour_cat @tidewatch_forest report", "harbour_cat", False),
     ],
 )
 def test_mention_rule(text: str, reply_to: str | None, ok: bool) -> None:
