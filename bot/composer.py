@@ -86,7 +86,8 @@ class Draft:
         }
 
 
-_HANDLE = re.compile(r"(?<![\w@＠])[@＠][A-Za-z0-9_]{1,15}\b")
+# Handles of any length, like the mention filter: a model reproduces over-long fictional ones.
+_HANDLE = re.compile(r"(?<![\w@＠])[@＠][A-Za-z0-9_]+")
 
 
 def reply_context(mention_text: str) -> str:
@@ -207,4 +208,4 @@ class Composer:
 
 def _strip_leading_handles(text: str) -> str:
     """The model may start a reply with handles of its own; the composer adds the real one."""
-    return re.sub(r"^(?:\s*[@＠][A-Za-z0-9_]{1,15}\b)+", "", text).strip()
+    return re.sub(r"^(?:\s*[@＠][A-Za-z0-9_]+)+", "", text).strip()

@@ -136,6 +136,7 @@ def test_reply_prompt_drops_handles_and_the_reply_starts_with_the_author() -> No
     draft = _composer(stub).reply(mention)
     assert stub.calls[0]["context"] == "what do you think of ?"
     assert reply_context("@bot hi @carol") == "hi"
+    assert reply_context("@a_handle_over_15_chars hi") == "hi"
     assert draft.text in ("@alice I would say yes", "@alice Maybe later")
     assert draft.kind == "reply" and draft.in_reply_to == "500"
 
@@ -150,7 +151,7 @@ def test_reply_stays_within_the_limit_including_the_handle() -> None:
 
 
 def test_reply_never_mentions_anyone_else() -> None:
-    stub = StubGenerator([("ask @bob about it", -0.1), ("@alice", -0.1)])
+    stub = StubGenerator([("ask @bob about it", -0.1), ("@alice @a_handle_over_15_chars", -0.1)])
     draft = _composer(stub).reply(_mention("hi @bot"))
     assert draft.text is None
     failures = Counter(v.rule for c in draft.candidates for v in c.verdicts if not v.passed)
