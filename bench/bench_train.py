@@ -96,6 +96,7 @@ def bench_gpt2_sized(texts: list[str], steps: int, device: str) -> dict[str, Any
     from transformers import (
         GPT2Config,
         GPT2LMHeadModel,
+        PrinterCallback,
         Trainer,
         TrainerCallback,
         TrainingArguments,
@@ -133,6 +134,7 @@ def bench_gpt2_sized(texts: list[str], steps: int, device: str) -> dict[str, Any
                 marks.append(time.perf_counter())
 
         trainer.add_callback(Mark())
+        trainer.remove_callback(PrinterCallback)  # keep stdout to the figures
         trainer.train()
     timed = marks[-1] - marks[0]
     tokens = steps * 8 * 128
