@@ -212,3 +212,19 @@ def test_scratch_models_get_a_scratch_learning_rate_unless_one_is_chosen(tmp_pat
     assert effective_learning_rate(make_config(tmp_path, learning_rate=2e-3)) == 2e-3
     hub = make_config(tmp_path, base="gpt2", learning_rate=5e-5)
     assert effective_learning_rate(hub) == 5e-5
+
+
+def test_a_current_version_whose_files_are_gone_is_replaced(
+    trained: tuple[Config, TrainResult], tmp_path: Path
+) -> None:
+    from bot.store import Store
+    from bot.trainer.registry import judge
+
+    _, result = trained
+    store = Store(tmp_path / "db.sqlite")
+    store.add_model_version("old", str(tmp_path / "deleted"), base="gpt2", eval_loss=0.1,
+                            train_loss=0.1)  # fmt: skip
+    store.set_current_model("old")
+    decision = judge(store, result, tolerance=0.0)
+    assert decision.promote is True
+    assert decision.reason == "current version old does not load"
