@@ -17,9 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_a_second_lock_on_the_same_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "daemon.lock"
-    with DaemonLock(path):
-        with pytest.raises(BotError, match=rf"pid {os.getpid()}\b.*running"):
-            DaemonLock(path).acquire()
+    with DaemonLock(path), pytest.raises(BotError, match=rf"pid {os.getpid()}\b.*running"):
+        DaemonLock(path).acquire()
     # Released on exit: the next daemon may start.
     with DaemonLock(path):
         pass
