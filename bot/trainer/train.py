@@ -337,7 +337,9 @@ def _train(
     model.generation_config = _generation_config(config, base.tokenizer)
     samples = _samples(model, base.tokenizer, SAMPLE_COUNT, training.seed)
     state = trainer.state
-    history = [dict(entry) for entry in state.log_history]
+    # The untrained model's eval loss starts the curve (train() resets the Trainer's history).
+    history = [{"step": 0, "eval_loss": float(initial)}]
+    history += [dict(entry) for entry in state.log_history]
     metrics: dict[str, Any] = {
         "version": name,
         "bot": config.bot.name,
