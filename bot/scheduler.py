@@ -1,13 +1,16 @@
 """When the daemon's jobs run: APScheduler 3 wiring, signals and a graceful shutdown.
 
-Each job is a one-shot that books its own next run when it finishes, rather than a fixed
-interval: the next post depends on what the last one did (posted, skipped, rate limited), and a
-rate-limited job must pause alone until X's reset time while the others keep going. The "job
-executed" event (fired after APScheduler released the job's instance slot, so `max_instances=1`
-never drops the next run) hands the next time to a booking thread. Booking never happens inside
-the event itself: a job that finishes very quickly has its event delivered on the scheduler's
-own thread while it still holds its job-store lock, and it then removes the spent one-shot,
-which would take the fresh booking with it.
+Each job books its own next run when it finishes, rather than keeping a fixed interval: the
+next post depends on what the last one did (posted, skipped, rate limited), and a rate-limited
+job must pause alone until X's reset time while the others keep going. So every job is one
+permanent APScheduler job on a "parked" trigger: once it fires, APScheduler parks it years
+ahead, and the "job executed" event (fired after the job's instance slot is released, so
+`max_instances=1` never drops the next run) hands the real next time to a booking thread, which
+moves the parked job there. Jobs are never removed and re-added, so no booking can race
+APScheduler's own clean-up of a spent job. Booking never happens inside the event itself: a job
+that finishes very quickly has its event delivered on the scheduler's own thread while it still
+holds its job-store lock, before it parks the job, which would overwrite the fresh booking; the
+booking thread waits for that lock and so always moves the job after it was parked.
 
 Every planned time is also written to the store as `next_run:<job>` (ISO UTC) for `status`.
 """
@@ -34,7 +37,7 @@ from apscheduler.events import (
 from apscheduler.executors.base import BaseExecutor
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.daemon import Daemon, JobResult
 from bot.logging import get_logger
@@ -48,6 +51,8 @@ JOB_NAMES = ("heartbeat", "mentions", "post", "retrain")
 # A run that starts this late is reported missed; the "missed" handler books it again at once,
 # so late runs are coalesced into one rather than lost.
 MISFIRE_GRACE_S = 60
+# Where a job waits after it fired until its run books the real next time (ten years).
+PARKED_S = 10 * 365 * 86400
 # How long a stop waits for running jobs (a generation, a post in flight) before giving up.
 STOP_GRACE_S = 5.0
 
@@ -167,14 +172,17 @@ class DaemonScheduler:
         if self._stop.is_set():
             return
         self.store.set_state(f"next_run:{name}", iso(when))
-        self.scheduler.add_job(
-            self.run_job,
-            trigger=DateTrigger(run_date=when, timezone="UTC"),
-            args=[name],
-            id=name,
-            name=name,
-            replace_existing=True,
-        )
+        if self.scheduler.get_job(name) is not None:
+            self.scheduler.modify_job(name, next_run_time=when)
+        else:
+            self.scheduler.add_job(
+                self.run_job,
+                trigger=IntervalTrigger(seconds=PARKED_S, timezone="UTC"),
+                next_run_time=when,
+                args=[name],
+                id=name,
+                name=name,
+            )
         log.debug("job booked", job=name, at=iso(when))
 
     def _on_event(self, event: JobEvent) -> None:
