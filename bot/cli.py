@@ -181,7 +181,7 @@ def status(app: AppContext, as_json: bool, limit: int) -> None:
         f"{budget['this_month']}/{budget['posts_per_month']} this month"
     )
     for job, when in sorted(report["next_runs"].items()):
-        click.echo(f"next {job + ':':<10}{when}")
+        click.echo(f"next {job + ':':<11}{when}")
     click.echo("recent:")
     if not report["recent"]:
         click.echo("  (nothing yet)")
