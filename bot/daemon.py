@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
 from bot import policy
@@ -70,6 +71,9 @@ class GeneratorLike(Protocol):
 
     @property
     def version(self) -> str | None: ...
+
+    @property
+    def model_dir(self) -> Path: ...
 
     def reload(self, model_dir: Any) -> Any: ...
 
@@ -132,6 +136,8 @@ class Daemon:
         self._stopping = threading.Event()
         # One generation at a time: two would only share the same cores and double the memory.
         self._generation = threading.Lock()
+        # A registry version that failed to load, so the heartbeat does not retry it forever.
+        self._unloadable: Path | None = None
         # Outbox rows being sent right now; reconciliation must leave them alone.
         self._in_flight: set[int] = set()
         self._in_flight_lock = threading.Lock()
@@ -481,9 +487,39 @@ class Daemon:
     # ---- heartbeat -------------------------------------------------------------------------
 
     def heartbeat(self) -> JobResult:
-        """Record that the daemon is alive (read by `tweetbot health`)."""
+        """Record that the daemon is alive (read by `tweetbot health`), then follow the
+        registry, so a `tweetbot models promote` takes effect without a restart."""
         self.store.beat(self.clock())
-        return JobResult("beat")
+        followed = self.follow_registry()
+        return JobResult("beat", followed.outcome)
+
+    def follow_registry(self) -> JobResult:
+        """Load the registry's current version when it is not the model in use.
+
+        This is how a manual rollback (`models promote OLD`) reaches a running daemon. A
+        version that fails to load is tried once, not at every beat; the model in use stays.
+        """
+        current = self.store.current_model()
+        if self.generator is None or current is None:
+            return JobResult("no model to follow")
+        wanted = Path(current["path"]).resolve()
+        if Path(self.generator.model_dir).resolve() == wanted:
+            return JobResult("up to date")
+        if wanted == self._unloadable:
+            return JobResult("current version unloadable")
+        try:
+            self.generator.reload(wanted)
+        except BotError as exc:
+            self._unloadable = wanted
+            log.error(
+                "the registry's current version failed to load; still using the old model",
+                version=current["version"],
+                in_use=self.model_version,
+                error=str(exc),
+            )
+            return JobResult("reload failed", str(exc))
+        log.info("model switched to the registry's current version", version=current["version"])
+        return JobResult("switched", current["version"])
 
 
 def build_daemon(

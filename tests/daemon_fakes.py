@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.config import Config, config_from_mapping
 from bot.daemon import Daemon
+from bot.errors import BotError
 from bot.platform.base import Account, Mention, PlatformError, Tweet
 from bot.retraining import TrainingFailed, TrainingOutcome
 from bot.store import Store
@@ -123,13 +124,18 @@ class FakeComposer:
 class FakeGenerator:
     """Records reloads."""
 
-    def __init__(self) -> None:
-        self.version: str | None = "v1"
+    def __init__(self, model_dir: Path = Path("/models/v1")) -> None:
+        self.model_dir = model_dir
+        self.version: str | None = model_dir.name
         self.reloaded: list[str] = []
+        self.broken: set[str] = set()
 
     def reload(self, model_dir: Any) -> None:
+        if str(model_dir) in self.broken:
+            raise BotError(f"{model_dir}: cannot load")
         self.reloaded.append(str(model_dir))
-        self.version = Path(str(model_dir)).name
+        self.model_dir = Path(str(model_dir))
+        self.version = self.model_dir.name
 
 
 class FakeTrainer:

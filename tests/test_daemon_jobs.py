@@ -418,6 +418,33 @@ def test_heartbeat(tmp_path: Path) -> None:
     assert rig.store.last_heartbeat() is not None
 
 
+def test_a_manual_rollback_reaches_the_running_daemon_at_the_next_beat(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    for version in ("v1", "v2"):
+        rig.store.add_model_version(
+            version, f"/models/{version}", base="gpt2", eval_loss=2.0, train_loss=2.0
+        )
+    rig.store.set_current_model("v1")
+    assert rig.daemon.heartbeat().detail == "up to date"
+    rig.store.set_current_model("v2")  # `tweetbot models promote v2` in another process
+    assert rig.daemon.heartbeat().detail == "switched"
+    assert rig.generator.reloaded == ["/models/v2"]
+    assert rig.daemon.heartbeat().detail == "up to date"
+
+
+def test_an_unloadable_current_version_is_tried_once_and_the_old_model_stays(
+    tmp_path: Path,
+) -> None:
+    rig = make_rig(tmp_path)
+    rig.store.add_model_version("bad", "/models/bad", base="gpt2", eval_loss=2.0, train_loss=2.0)
+    rig.store.set_current_model("bad")
+    rig.generator.broken.add("/models/bad")
+    assert rig.daemon.heartbeat().detail == "reload failed"
+    assert rig.daemon.heartbeat().detail == "current version unloadable"
+    assert rig.generator.version == "v1"
+    assert rig.store.last_heartbeat() is not None
+
+
 def test_a_row_being_sent_is_not_taken_for_a_crash_leftover(tmp_path: Path) -> None:
     class ReconcilesMidSend(FakePlatform):
         """Another job reconciles the outbox while this post is on its way to X."""

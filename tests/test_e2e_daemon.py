@@ -7,14 +7,20 @@ database) and never asserts on durations.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bot.config import load_config
+from bot.store import Store
 from tests.e2e_daemon import (
     FAST_SCHEDULE,
     SECRETS,
     DaemonProcess,
+    child_env,
     now_iso,
     outbox,
     state,
@@ -216,3 +222,43 @@ def test_once_runs_each_job_and_exits(tmp_path: Path, fake_x: FakeX, tiny_model_
     assert again.wait(120) == 0
     assert len(fake_x.posted) == 2  # the post was not due again; nothing new to answer
     assert state(config, "heartbeat")
+
+
+def test_models_promote_rolls_a_running_daemon_back_without_a_restart(
+    tmp_path: Path, fake_x: FakeX, tiny_model_dir: Path
+) -> None:
+    config = write_home(tmp_path / "bot", fake_x.base_url, tiny_model_dir)
+    older = tmp_path / "older"
+    shutil.copytree(tiny_model_dir, older)
+    store = Store(load_config(config).db_path)
+    try:
+        store.add_model_version("older", str(older), base="scratch:tiny", eval_loss=3.5,
+                                train_loss=3.5)  # fmt: skip
+    finally:
+        store.close()
+    daemon = DaemonProcess(config, "run")
+    try:
+        wait_for(lambda: "daemon started" in daemon.output(), "the daemon to start", daemon)
+        promoted = subprocess.run(
+            [sys.executable, "-m", "bot", "--config", str(config), "models", "promote", "older"],
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert promoted.returncode == 0, promoted.stderr
+        wait_for(
+            lambda: "model switched to the registry's current version" in daemon.output(),
+            "the switch",
+            daemon,
+        )
+        wait_for(
+            lambda: any(r["model_version"] == "older" for r in outbox(config)),
+            "a post from the rolled-back version",
+            daemon,
+        )
+        assert daemon.terminate() == 0
+    finally:
+        daemon.ensure_stopped()
+    events = [json.loads(line) for line in daemon.output().splitlines() if line.startswith("{")]
+    assert sum(e["event"] == "daemon started" for e in events) == 1
