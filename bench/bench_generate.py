@@ -198,7 +198,7 @@ def main() -> None:
 
 
 def print_fast_floor(backend: str, gen: object, step_ms: float, bandwidth: float) -> None:
-    """The floor for the weights the backend actually reads (fp16 for "fast" on CPU)."""
+    """The floor for the weights the backend actually reads (int8 or fp16 for "fast" on CPU)."""
     decoder = getattr(getattr(gen, "_slot", None), "backend", None)
     decoder = getattr(decoder, "decoder", None)
     if decoder is None:
@@ -206,7 +206,8 @@ def print_fast_floor(backend: str, gen: object, step_ms: float, bandwidth: float
     own_floor = decoder.step_bytes / bandwidth * 1000
     print(
         f"Generator[{backend}] reads {decoder.step_bytes / 2**20:.0f} MiB of weights per step "
-        f"(fp16={decoder.half}): floor {own_floor:.1f} ms, {step_ms / own_floor:.2f}x that floor"
+        f"({decoder.precision} weights): floor {own_floor:.1f} ms, "
+        f"{step_ms / own_floor:.2f}x that floor"
     )
 
 

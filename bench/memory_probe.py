@@ -6,7 +6,7 @@
 Prints one JSON line: rss_before, rss_loaded (after load), rss_after_generate (after one
 n=8 x 64-token call: the per-call key/value cache is freed again), tokenizer_bytes (RSS growth
 of loading the tokenizer once more), model_held = rss_loaded - rss_before - tokenizer_bytes,
-weight_bytes (the weights at the precision the backend keeps them, unpadded: fp16 matrices
+weight_bytes (the weights at the precision the backend keeps them, unpadded: int8 matrices
 for "fast" on CPU, the fp32 parameters for "torch"), and held_ratio = model_held / weight_bytes.
 For "torch", transformers maps the safetensors file and pages weights in on first use, so only
 rss_after_generate says what it holds.
