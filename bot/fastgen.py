@@ -485,12 +485,31 @@ class FastBackend(TorchBackend):
         if precision == "fp16" and not fp16_kernels_available():
             precision = "fp32"
         self.decoder = FastGPT2(self.model, precision=precision)
+        if precision == "int8":
+            self.decoder = self._keep_int8_only_if_harmless(self.decoder)
+            precision = self.decoder.precision
         if self.decoder.half:
             # The decoder holds its own packed copy: drop the fp32 model (about 2/3 of the
             # memory) and hand the freed pages back to the OS.
             self.model = None
             _release_freed_memory()
         log.info("fast decoder ready", model_dir=str(model_dir), weights=precision)
+
+    def _keep_int8_only_if_harmless(self, decoder: FastGPT2) -> FastGPT2:
+        """int8 was checked on the models we can train here, not on every model a user loads
+        (real GPT-2 has activation outliers): measure this model's loss on a probe text in
+        int8 and fp32 while both exist, and fall back to fp16 beyond INT8_MAX_LOSS_INCREASE."""
+        ids = self.tokenizer(PROBE_TEXT)["input_ids"][: decoder.max_positions]
+        fp32_loss, int8_loss = probe_losses(self.model, decoder, ids)
+        if int8_loss <= fp32_loss * (1 + INT8_MAX_LOSS_INCREASE):
+            return decoder
+        log.warning(
+            "int8 weights change this model's loss too much; using fp16",
+            fp32_loss=round(fp32_loss, 4),
+            int8_loss=round(int8_loss, 4),
+        )
+        precision = "fp16" if fp16_kernels_available() else "fp32"
+        return FastGPT2(self.model, precision=precision)
 
     def sample(
         self, prompt: str | None, context: str | None, n: int, sampling: Sampling, scored: bool
@@ -519,6 +538,34 @@ class FastBackend(TorchBackend):
         self.decoder = None
         super().close()
         _release_freed_memory()
+
+
+# The issue's bound for quantization: at most 2% more loss than fp32.
+INT8_MAX_LOSS_INCREASE = 0.02
+# Ordinary prose for the load-time int8 check: any model trained on tweets predicts it with a
+# loss it should keep whatever the weights' precision.
+PROBE_TEXT = (
+    "Good morning! The coffee is on and the rain has finally stopped. I walked down to the "
+    "harbour to watch the boats come in, and the light on the water was something else. "
+    "Tomorrow I will try the new bread recipe, if the starter wakes up in time. What are you "
+    "all doing this weekend? Tell me something good that happened to you today."
+)
+
+
+def probe_losses(model: Any, decoder: FastGPT2, ids: list[int]) -> tuple[float, float]:
+    """Mean next-token loss of `ids` under the transformers model and under the decoder."""
+    labels = torch.tensor(ids[1:])
+    with torch.inference_mode():
+        reference = model(torch.tensor([ids])).logits[0, :-1].float()
+        decoder.start(1, len(ids))
+        try:
+            packed = decoder.prefill(ids, every_position=True)[:-1]
+        finally:
+            decoder.release()
+    return (
+        float(F.cross_entropy(reference, labels)),
+        float(F.cross_entropy(packed.float(), labels)),
+    )
 
 
 # Measured on 2 shared EPYC cores (GPT-2 124M, fp16 weights): one thread already reaches the

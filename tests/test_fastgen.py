@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from structlog.testing import capture_logs
 from transformers import GPT2LMHeadModel
 from transformers.generation.logits_process import (
     RepetitionPenaltyLogitsProcessor,
@@ -200,6 +201,23 @@ def test_the_config_key_selects_the_fast_backend(tiny_model_dir: Path) -> None:
         assert candidate.mean_logprob < 0 and 0 < candidate.tokens <= 30
     default = Generator.load(tiny_model_dir, device="cpu")
     assert not isinstance(default._slot.backend, FastBackend)  # "torch" stays the default
+
+
+def test_int8_falls_back_to_fp16_on_a_model_it_would_hurt(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = config_from_mapping({"generation": {"backend": "fast"}}).generation
+    # The load-time probe found int8 harmless on the tiny model (the test above); a bound
+    # no loss can meet stands for a model with activation outliers.
+    monkeypatch.setattr("bot.fastgen.INT8_MAX_LOSS_INCREASE", -0.5)
+    with capture_logs() as logs:
+        generator = Generator.load(tiny_model_dir, device="cpu", settings=settings)
+    backend = generator._slot.backend
+    assert isinstance(backend, FastBackend) and backend.decoder is not None
+    assert backend.decoder.precision == "fp16"
+    warning = next(e for e in logs if e["event"].startswith("int8 weights change"))
+    assert warning["int8_loss"] > 0 and warning["fp32_loss"] > 0
+    assert generator.generate("The cat", n=2, max_new_tokens=8)
 
 
 def test_scores_match_the_torch_backend_for_the_same_tokens(
