@@ -292,40 +292,33 @@ def test_thread_depth_stops_a_long_conversation(tmp_path: Path) -> None:
     assert _ignored(rig.store)["83"].startswith("max_thread_depth")
 
 
-def test_a_bot_that_answers_instantly_is_detected_as_a_loop(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("pace", "answered", "loop_detected"),
+    [
+        # Another bot answers each of our replies within a second: its third mention is a loop.
+        (timedelta(seconds=1), ["91", "92"], True),
+        # A person takes minutes: every mention is answered.
+        (timedelta(minutes=2), ["91", "92", "93"], False),
+    ],
+)
+def test_only_an_account_that_answers_faster_than_a_human_is_a_loop(
+    tmp_path: Path, pace: timedelta, answered: list[str], loop_detected: bool
+) -> None:
     config = make_config(
         tmp_path,
         replies={"loop_replies": 2, "loop_min_interval": "20s", "max_per_user_per_hour": 99,
                  "max_thread_depth": 99},
     )  # fmt: skip
     rig = make_rig(tmp_path, config)
-    rig.platform.mention(91, "otherbot")
+    rig.platform.mention(91, "other")
     rig.daemon.reply_to_mentions()
-    # The other bot answers each of our replies within a second.
     for tweet_id in (92, 93):
         ours = rig.platform.posted[-1]["id"]
-        rig.platform.mention(tweet_id, "otherbot", in_reply_to_tweet_id=ours,
-                             created_at=datetime.now(UTC) + timedelta(seconds=1))  # fmt: skip
+        rig.platform.mention(tweet_id, "other", in_reply_to_tweet_id=ours,
+                             created_at=datetime.now(UTC) + pace)  # fmt: skip
         rig.daemon.reply_to_mentions()
-    assert [p["in_reply_to"] for p in rig.platform.posted] == ["91", "92"]
-    assert _ignored(rig.store)["93"].startswith("bot loop")
-
-
-def test_a_human_pace_is_not_a_loop(tmp_path: Path) -> None:
-    config = make_config(
-        tmp_path,
-        replies={"loop_replies": 2, "loop_min_interval": "20s", "max_per_user_per_hour": 99,
-                 "max_thread_depth": 99},
-    )  # fmt: skip
-    rig = make_rig(tmp_path, config)
-    rig.platform.mention(101, "human")
-    rig.daemon.reply_to_mentions()
-    for tweet_id in (102, 103):
-        ours = rig.platform.posted[-1]["id"]
-        rig.platform.mention(tweet_id, "human", in_reply_to_tweet_id=ours,
-                             created_at=datetime.now(UTC) + timedelta(minutes=2))  # fmt: skip
-        rig.daemon.reply_to_mentions()
-    assert len(rig.platform.posted) == 3
+    assert [p["in_reply_to"] for p in rig.platform.posted] == answered
+    assert _ignored(rig.store).get("93", "").startswith("bot loop") is loop_detected
 
 
 def test_a_reached_cap_leaves_mentions_new(tmp_path: Path) -> None:
