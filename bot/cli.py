@@ -147,7 +147,8 @@ def status_report(store: Store, config: Config, limit: int = 10) -> dict[str, An
     beat = store.last_heartbeat()
     return {
         "bot": config.bot.name,
-        "dry_run": config.bot.dry_run,
+        # What the daemon last ran as (`run --dry-run` overrides the file), else the file.
+        "dry_run": store.get_state("dry_run", str(config.bot.dry_run).lower()) == "true",
         "model_version": current["version"] if current else None,
         "heartbeat": beat.isoformat() if beat else None,
         "next_runs": next_runs,
@@ -401,6 +402,7 @@ def _run_daemon(
         daemon = build_daemon(
             app.config, store, app.secrets, dry_run=dry, simulated_mentions=simulate_mentions
         )
+        store.set_state("dry_run", str(dry).lower())
         if dry:
             log.info("dry run: posts and replies are printed, never sent")
         scheduler = DaemonScheduler(daemon)

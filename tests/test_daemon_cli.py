@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
+from bot.store import Store
 from tests.conftest import write_config
 
 
@@ -36,8 +38,6 @@ def test_run_with_a_bad_duration_is_a_usage_error(
 def test_a_live_run_without_credentials_is_refused_before_loading_anything(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot.store import Store
-
     config = write_config(workdir, "[bot]\ndry_run = false\n")
     store = Store(workdir / "data" / "tweetbot.db")
     store.add_model_version("v1", str(workdir / "nowhere"), base="gpt2", eval_loss=1.0,
@@ -57,3 +57,19 @@ def test_run_gives_back_the_callers_signal_handlers(
     write_config(workdir, "")
     _run(["run", "--once"], capsys)  # fails: no model yet
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_status_shows_the_mode_the_daemon_ran_in_not_only_the_file(
+    workdir: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(workdir, "[bot]\ndry_run = false\n")
+    store = Store(workdir / "data" / "tweetbot.db")
+    store.add_model_version("tiny", str(tiny_model_dir), base="scratch:tiny", eval_loss=1.0,
+                            train_loss=1.0)  # fmt: skip
+    store.set_current_model("tiny")
+    store.close()
+    code, err = _run(["--config", str(config), "run", "--dry-run", "--once"], capsys)
+    assert code == 0, err
+    with pytest.raises(SystemExit):
+        main(["--config", str(config), "status", "--json"])
+    assert json.loads(capsys.readouterr().out)["dry_run"] is True
