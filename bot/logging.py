@@ -8,6 +8,7 @@ line, whoever wrote it. Pretty console output on a TTY, JSON lines otherwise.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterable, MutableMapping
@@ -130,7 +131,7 @@ def configure_logging(
         lib.handlers.clear()
         lib.propagate = True
         lib.setLevel(numeric if numeric <= logging.DEBUG else logging.WARNING)
-    _quiet_transformers()
+    _quiet_transformers(progress_bars=stream.isatty())
     structlog.configure(
         processors=[
             *shared,
@@ -144,7 +145,11 @@ def configure_logging(
     )
 
 
-def _quiet_transformers() -> None:
+def _quiet_transformers(*, progress_bars: bool) -> None:
+    # Progress bars (weights loading, training) are for people at a terminal; in a log file
+    # or a container's log they are noise. The variable covers a later import of the Hub code.
+    if not progress_bars:
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     # transformers installs its own handler on import; route it through ours instead.
     if "transformers" in sys.modules:
         try:
@@ -152,6 +157,8 @@ def _quiet_transformers() -> None:
 
             hf_logging.disable_default_handler()
             hf_logging.enable_propagation()
+            if not progress_bars:
+                hf_logging.disable_progress_bar()
         except Exception:  # pragma: no cover - older or newer transformers layouts
             pass
 

@@ -70,6 +70,7 @@ def test_status_shows_the_mode_the_daemon_ran_in_not_only_the_file(
     store.close()
     code, err = _run(["--config", str(config), "run", "--dry-run", "--once"], capsys)
     assert code == 0, err
+    assert "Loading weights" not in err  # no progress bars in a log that is not a terminal
     with pytest.raises(SystemExit):
         main(["--config", str(config), "status", "--json"])
     assert json.loads(capsys.readouterr().out)["dry_run"] is True
