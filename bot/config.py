@@ -40,15 +40,6 @@ def parse_duration(value: Any) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
-def format_duration(seconds: float) -> str:
-    """Render seconds back as the shortest exact duration string ("90s", "2h")."""
-    for unit in ("d", "h", "m", "s"):
-        size = _UNIT_SECONDS[unit]
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
-
-
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 

@@ -217,9 +217,6 @@ class Daemon:
             rows = self.store.posts("pending", limit=1000)
             return [r for r in rows if r["id"] not in self._in_flight]
 
-    def _has_stale_pending(self) -> bool:
-        return bool(self._stale_pending())
-
     def _write_pending(self, kind: str, text: str, **fields: Any) -> int:
         """Write an outbox row as `pending`, claimed by the caller, which must `_send` it."""
         with self._in_flight_lock:
@@ -229,9 +226,8 @@ class Daemon:
 
     def _reconcile_quietly(self) -> None:
         """Reconcile before a job sends; if X cannot be asked now, the rows wait (still safe:
-        pending rows count against the caps and hold their mention's one reply)."""
-        if not self._has_stale_pending():
-            return
+        pending rows count against the caps and hold their mention's one reply).
+        With nothing pending, `reconcile_outbox` returns before asking X anything."""
         try:
             self.reconcile_outbox()
         except BotError as exc:

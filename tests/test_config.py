@@ -14,7 +14,6 @@ from bot.config import (
     Secrets,
     config_from_mapping,
     example_config_text,
-    format_duration,
     load_config,
     parse_duration,
 )
@@ -126,11 +125,6 @@ def test_durations(text: str, seconds: float) -> None:
 def test_bad_durations(bad: object) -> None:
     with pytest.raises(ValueError):
         parse_duration(bad)
-
-
-def test_format_duration_round_trips() -> None:
-    for text in ("30s", "5m", "2h", "7d", "90s"):
-        assert format_duration(parse_duration(text)) == text
 
 
 def test_secrets_come_from_the_environment_and_never_print() -> None:
