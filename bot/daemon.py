@@ -532,7 +532,7 @@ def build_daemon(
     jobs above must stay importable (and testable) without them.
     """
     from bot.composer import Composer
-    from bot.corpus import fetch_sources, source_texts
+    from bot.corpus import fetch_sources
     from bot.filters import Filters
     from bot.generation import Generator
     from bot.platform import build_platform
@@ -551,16 +551,11 @@ def build_daemon(
     generator = Generator.load(current["path"], config.model.device, settings=config.generation)
     rng = random.Random()
 
-    def recent_posts() -> list[str]:
-        return store.posted_texts_since(utcnow() - timedelta(days=config.filters.dedupe_days))
-
-    composer = Composer(
-        generator, Filters.from_config(config, source_texts(store), recent_posts()), config, rng
-    )
+    composer = Composer(generator, Filters.from_store(config, store), config, rng)
 
     def refresh_filters() -> None:
         # New source tweets must be off limits for verbatim copies from the next post on.
-        composer.filters = Filters.from_config(config, source_texts(store), recent_posts())
+        composer.filters = Filters.from_store(config, store)
 
     trainer = TrainerProcess(config.path) if config.path is not None else None
     return Daemon(
