@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from bot.config import Config
-from bot.filters import Filters, Verdict, failed
+from bot.filters import MENTION_PATTERN, Filters, Verdict, failed
 from bot.generation import Candidate
 from bot.logging import get_logger
 from bot.platform.base import Mention
@@ -86,13 +86,9 @@ class Draft:
         }
 
 
-# Handles of any length, like the mention filter: a model reproduces over-long fictional ones.
-_HANDLE = re.compile(r"(?<![\w@＠])[@＠][A-Za-z0-9_]+")
-
-
 def reply_context(mention_text: str) -> str:
     """The mention's text as the model sees it: without @handles and links, spaces collapsed."""
-    text = _HANDLE.sub(" ", mention_text)
+    text = MENTION_PATTERN.sub(" ", mention_text)
     text = URL_PATTERN.sub(" ", text)
     return " ".join(text.split())
 

@@ -216,12 +216,12 @@ class UrlRule:
 
 # Any length: X handles have at most 15 characters, but a model trained on a corpus with
 # longer fictional ones reproduces them, and a reader still takes them for a mention.
-_MENTION = re.compile(r"(?<![\w@＠])[@＠]([A-Za-z0-9_]+)")
+MENTION_PATTERN = re.compile(r"(?<![\w@＠])[@＠]([A-Za-z0-9_]+)")
 
 
 def find_mentions(text: str) -> list[str]:
     """The @handles in `text` (without the @), in order."""
-    return _MENTION.findall(unicodedata.normalize("NFKC", text).translate(_INVISIBLE))
+    return MENTION_PATTERN.findall(unicodedata.normalize("NFKC", text).translate(_INVISIBLE))
 
 
 class MentionRule:
