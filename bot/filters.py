@@ -526,6 +526,50 @@ class Filters:
                 self.duplicate_keys.add(key)
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """What `tweetbot check` reports: the text as it would be posted and every verdict."""
+
+    text: str
+    network: str
+    verdicts: list[Verdict]
+
+    @property
+    def passed(self) -> bool:
+        return all(v.passed for v in self.verdicts)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "text": self.text,
+            "network": self.network,
+            "passed": self.passed,
+            "verdicts": [v.to_dict() for v in self.verdicts],
+        }
+
+
+def judge_text(
+    config: Config,
+    store: Store,
+    text: str,
+    *,
+    reply_to_username: str | None = None,
+    network: str = "x",
+) -> Judgement:
+    """Judge `text` exactly as a candidate is judged: the filters built from the store as the
+    daemon builds them (same corpus, same own posts), the text as the composer would send it.
+
+    A reply opens with "@USER " (the composer adds it), so it is added when `text` does not
+    already start with that handle. The text is not trimmed: an over-long one fails `length`.
+    """
+    filters = Filters.from_store(config, store, network=network)
+    handle = (reply_to_username or "").lstrip("@") or None
+    if handle is not None:
+        opening = re.compile(rf"^\s*[@＠]{re.escape(handle)}(?![A-Za-z0-9_])", re.IGNORECASE)
+        if not opening.match(text):
+            text = f"@{handle} {text.strip()}"
+    return Judgement(text, network, filters.check(text, reply_to_username=handle))
+
+
 def failed(verdicts: Iterable[Verdict]) -> list[Verdict]:
     """The verdicts that failed."""
     return [v for v in verdicts if not v.passed]
