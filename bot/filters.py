@@ -26,7 +26,13 @@ import emoji
 
 from bot.config import Config
 from bot.store import Store, utcnow
-from bot.textlen import MAX_WEIGHTED_LENGTH, NETWORK_LENGTHS, find_urls, strip_urls
+from bot.textlen import (
+    MAX_WEIGHTED_LENGTH,
+    NETWORK_LENGTHS,
+    find_urls,
+    invalid_characters,
+    strip_urls,
+)
 
 # ---- text normalisation ------------------------------------------------------------------
 
@@ -139,7 +145,8 @@ class ContentRule:
 
 
 class LengthRule:
-    """Within the network's length limit (X: weighted length 280)."""
+    """Within the network's length limit (X: weighted length 280), and, on X, no character X
+    refuses (U+FFFE, U+FFFF, other noncharacters): `bot.textlen.is_valid_tweet`."""
 
     name = "length"
 
@@ -149,6 +156,9 @@ class LengthRule:
         self.network = network
 
     def check(self, text: str, context: CheckContext) -> str | None:
+        refused = invalid_characters(text) if self.network == "x" else []
+        if refused:
+            return f"X refuses the character U+{ord(refused[0]):04X}"
         length = self.measure(text)
         if length > self.limit:
             unit = "weighted length" if self.network == "x" else "length"

@@ -144,6 +144,11 @@ def has_invalid_characters(text: str) -> bool:
     return _INVALID.search(text) is not None
 
 
+def invalid_characters(text: str) -> list[str]:
+    """The characters of `text` that X refuses in a post, in order."""
+    return _INVALID.findall(text)
+
+
 def is_valid_tweet(text: str) -> bool:
     """Would X accept `text` as a post: not empty, within 280, no refused character."""
     return not has_invalid_characters(text) and 0 < weighted_length(text) <= MAX_WEIGHTED_LENGTH

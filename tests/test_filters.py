@@ -409,3 +409,9 @@ def test_length_rule_per_network(network: str, fits: str, too_long: str) -> None
     assert _check(rule, fits) is None
     reason = _check(rule, too_long)
     assert reason is not None and reason.startswith(f"too long for {network}")
+
+
+@pytest.mark.parametrize("char", ["\ufffe", "\uffff", "\ufdd0", "\U0010ffff"])
+def test_length_rule_refuses_what_x_refuses(char: str) -> None:
+    assert _check(LengthRule(), f"fine {char}") == f"X refuses the character U+{ord(char):04X}"
+    assert _check(LengthRule(network="bluesky"), f"fine {char}") is None
