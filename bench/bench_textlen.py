@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot import textlen  # noqa: E402
+from bot.filters import BlockedWordsRule, CheckContext  # noqa: E402
 
 SUITE = ROOT.parent / "shared" / "conformance" / "twitter-text"
 SECTIONS = ("WeightedTweetsWithDiscountedEmojiCounterTest", "UnicodeDirectionalMarkerCounterTest")
@@ -105,6 +106,18 @@ def main() -> None:
             count(text)
         elapsed = time.perf_counter() - started
         print(f"{name}: {len(texts) / elapsed:,.0f} texts/s ({len(texts)} texts, {elapsed:.2f}s)")
+
+    # The blocklist on the same texts and on runs that would make a backtracking regex explode.
+    rule = BlockedWordsRule(["gertrude", "little", "ass", "bad word", "darn"])
+    started = time.perf_counter()
+    for text in texts:
+        rule.check(text, CheckContext())
+    elapsed = time.perf_counter() - started
+    print(f"blocked_words (5 phrases): {len(texts) / elapsed:,.0f} texts/s")
+    for hostile in ("d" + "@" * 5000 + "x", "a@" * 3000, "l" + "|" * 3000 + "t" + "+" * 3000):
+        started = time.perf_counter()
+        rule.check(hostile, CheckContext())
+        print(f"blocked_words on a {len(hostile)}-char run: {time.perf_counter() - started:.4f}s")
 
 
 if __name__ == "__main__":

@@ -231,26 +231,68 @@ def blocklist_fold(text: str) -> str:
     return str(decancer_py.parse(visible))
 
 
-def _letter_class(letter: str) -> str:
-    chars = letter + _LEET.get(letter, "")
-    return "[" + "".join(re.escape(c) for c in chars) + "]"
+def _letter_chars(letter: str) -> str:
+    return letter + _LEET.get(letter, "")
 
 
+def _char_class(chars: str) -> str:
+    return "[" + "".join(re.escape(c) for c in sorted(set(chars))) + "]"
+
+
+# Separators never include a character that can stand for a letter ("@" in "b@d"), so a
+# separator and a letter never compete for the same character.
+_LEET_SYMBOLS = re.escape(
+    "".join(sorted({c for v in _LEET.values() for c in v if not c.isalnum()}))
+)
 # Between the letters of one word: punctuation and no space ("ger-trude", "g.e.r.t.r.u.d.e",
 # "g_e_r"), or, when the letters are spaced out, any separators between every two of them
 # ("g e r t r u d e", "d....a....r....n"). Spaces between only some letters ("gas sale" for
 # "ass") are ordinary words that happen to share letters: not a match.
-_TIGHT_GAP = r"(?:[^\w\s]|_)*"
-_SPACED_GAP = r"[\W_]+"
+_TIGHT_GAP = rf"(?:[^\w\s{_LEET_SYMBOLS}]|_)*+"
+_SPACED_GAP = rf"(?:[^\w{_LEET_SYMBOLS}]|_)++"
 
 
-def _word_pattern(word: str) -> str:
-    letters = [_letter_class(c) + "+" for c in word]  # "+": runs of one letter ("gerrrtrude")
-    if word.endswith("y") and len(word) > 1:
-        letters[-1] = f"(?:{letters[-1]}|i+e+)"  # plural "-ies" of a word in "-y"
-    if len(letters) == 1:
-        return letters[0]
-    return f"(?:{_TIGHT_GAP.join(letters)}|{_SPACED_GAP.join(letters)})"
+def _groups(word: str) -> list[tuple[str, int]]:
+    """The word's letters as (letter, how many in a row): "glass" -> g a l s*2."""
+    groups: list[tuple[str, int]] = []
+    for letter in word:
+        if groups and groups[-1][0] == letter:
+            groups[-1] = (letter, groups[-1][1] + 1)
+        else:
+            groups.append((letter, 1))
+    return groups
+
+
+def _run(letter: str, count: int, following: str | None) -> str:
+    """`count` or more of `letter` (or its lookalikes), never backtracking.
+
+    Possessive quantifiers keep matching linear in the text's length (a blocklist must not
+    hang on "d@@@@…@x"). A run cannot give characters back, so it never takes one the next
+    letter could use ("l1ttle": the "1" after "l" is left for "i").
+    """
+    chars = _letter_chars(letter)
+    extra = "".join(c for c in chars if following is None or c not in _letter_chars(following))
+    pattern = _char_class(chars) + (f"{{{count}}}" if count > 1 else "")
+    return pattern + (f"{_char_class(extra)}*+" if extra else "")
+
+
+def _runs(groups: list[tuple[str, int]], following: str | None) -> list[str]:
+    nexts = [g[0] for g in groups[1:]] + [following]
+    runs = [_run(letter, count, nxt) for (letter, count), nxt in zip(groups, nexts, strict=True)]
+    last_letter, last_count = groups[-1]
+    if last_letter == "y" and last_count == 1 and len(groups) > 1:
+        runs[-1] = f"(?:{runs[-1]}|i++e++)"  # plural "-ies" of a word in "-y"
+    return runs
+
+
+def _word_pattern(word: str, following: str | None) -> str:
+    """Tight ("glass", "gl-ass"; a doubled letter as one run) or spaced out letter by letter
+    ("g l a s s", "g.l.a.s.s")."""
+    tight = _runs(_groups(word), following)
+    if len(word) == 1:
+        return tight[0]
+    spaced = _runs([(letter, 1) for letter in word], following)
+    return f"(?:{_TIGHT_GAP.join(tight)}|{_SPACED_GAP.join(spaced)})"
 
 
 def _blocked_pattern(phrase: str) -> re.Pattern[str] | None:
@@ -264,7 +306,9 @@ def _blocked_pattern(phrase: str) -> re.Pattern[str] | None:
     words = _TOKEN.findall(blocklist_fold(phrase))
     if not words:
         return None
-    return re.compile(r"[\W_]*".join(_word_pattern(w) for w in words))
+    firsts = [w[0] for w in words[1:]] + [None]
+    parts = [_word_pattern(w, nxt) for w, nxt in zip(words, firsts, strict=True)]
+    return re.compile(_SPACED_GAP.replace("++", "*+").join(parts))
 
 
 class BlockedWordsRule:

@@ -196,6 +196,27 @@ def test_invisible_rule(text: str, ok: bool) -> None:
         assert reason is not None and reason.startswith("invisible or direction-changing")
 
 
+@pytest.mark.parametrize(
+    ("text", "blocked"),
+    [
+        ("l1ttle", "little"),  # a lookalike shared by l and i is left for the next letter
+        ("1i77l3", "little"),
+        ("l i t t l e", "little"),  # a doubled letter spaced out too
+        ("glass", "ass"),
+        ("a s s", "ass"),
+        ("as", None),  # a doubled letter must stay doubled
+        ("as s s s s", None),  # mixed gaps: words, not a spelling
+        # Long runs that a backtracking pattern would take minutes on: judged, no match.
+        ("d" + "@" * 5000 + "x", None),
+        ("l" + "|" * 3000 + "t" + "+" * 3000 + "x", None),
+        ("a@" * 3000, None),
+    ],
+)
+def test_blocked_pattern_runs_and_long_inputs(text: str, blocked: str | None) -> None:
+    reason = _check(BlockedWordsRule(["little", "ass", "darn"]), text)
+    assert reason == (None if blocked is None else f"blocked word: {blocked!r}")
+
+
 def test_blocklist_fold() -> None:
     assert blocklist_fold("ɢᴇʀᴛʀᴜᴅᴇ Ｇｅｒｔ ger\u200btrude") == "gertrude gert gertrude"
 
