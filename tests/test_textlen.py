@@ -179,3 +179,12 @@ def test_trim_never_splits_a_url_and_gives_up_when_nothing_fits() -> None:
 def test_trim_drops_dangling_punctuation_at_a_word_cut() -> None:
     trimmed = trim_to_length("alpha beta, gamma delta epsilon", 12)
     assert trimmed == "alpha beta"
+
+
+def test_the_pkg_resources_stand_in_leaves_nothing_behind() -> None:
+    import sys
+
+    find_urls("example.com")  # twitter-text-parser is imported by now
+    module = sys.modules.get("pkg_resources")
+    # Either no pkg_resources at all, or the real one (which has far more than one function).
+    assert module is None or hasattr(module, "working_set")
