@@ -330,6 +330,49 @@ def generate(
                 click.echo(f"      {verdict.rule}: {verdict.reason}")
 
 
+@cli.command()
+@click.argument("text", required=False)
+@click.option("--reply-to", metavar="USER", help='Judge it as a reply to USER ("@USER " opens it).')
+@click.option(
+    "--network",
+    type=click.Choice(["x", "bluesky", "mastodon"]),
+    default="x",
+    show_default=True,
+    help="Whose length limit applies (X 280 weighted, Bluesky 300, Mastodon 500).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_app
+def check(
+    app: AppContext, text: str | None, reply_to: str | None, network: str, as_json: bool
+) -> None:
+    """Judge TEXT (or stdin with -) with the filters a candidate faces: exit 0 if it would be
+    posted, 1 if rejected. Prints every rule's verdict."""
+    from bot.filters import judge_text
+
+    if text is None:
+        raise UsageError("check: give the TEXT to judge, or - to read it from stdin")
+    if text == "-":
+        text = sys.stdin.read().rstrip("\n")
+    judgement = judge_text(
+        app.config, app.store(), text, reply_to_username=reply_to, network=network
+    )
+    if as_json:
+        click.echo(json.dumps(judgement.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        for verdict in judgement.verdicts:
+            mark = "PASS" if verdict.passed else "FAIL"
+            click.echo(
+                f"[{mark}] {verdict.rule}" + (f": {verdict.reason}" if verdict.reason else "")
+            )
+        click.echo(
+            f"{'would be posted' if judgement.passed else 'rejected'} ({network}): {judgement.text}"
+        )
+    if not judgement.passed:
+        # SystemExit, not click's Exit: `main` runs click with standalone_mode=False, where an
+        # Exit code is returned and lost; the verdicts above already say why.
+        sys.exit(1)
+
+
 # ---- daemon (issue 7): run -----------------------------------------------------------------
 
 
