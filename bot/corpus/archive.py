@@ -27,7 +27,7 @@ from bot.corpus.archive_files import (
     ArchiveLimits,
     open_archive,
 )
-from bot.corpus.jsstream import DataFileError, DataStream
+from bot.corpus.jsstream import DataFileError, DataStream, StreamLimits
 from bot.corpus.notes import NoteIndex, NoteTweet, note_from_entry
 from bot.corpus.rows import tweet_row
 from bot.corpus.training import apply_rules
@@ -215,7 +215,7 @@ def _full_text(cut: str, note: NoteTweet) -> str:
 
 
 def _stream(files: ArchiveFiles, file: Any, name: str) -> DataStream:
-    return DataStream(file, files.label(name))
+    return DataStream(file, files.label(name), StreamLimits(files.limits.max_entry_bytes))
 
 
 def _refuse_lone_non_tweets(files: ArchiveFiles, variable: str) -> None:

@@ -47,8 +47,11 @@ class ArchiveLimits:
     max_total_bytes: int = 2048 * _MIB
     # Compressed JSON shrinks about 10x; a member that claims far more is a zip bomb.
     max_ratio: float = 100.0
-    # Members this small may compress as well as they like; they cannot hurt.
+    # Members this small may compress as well as they like; they cannot hurt (alone: the
+    # ratio of all data files together is checked too, against a bomb of many small parts).
     ratio_exempt_bytes: int = _MIB
+    # One entry of a data file; a tweet is a few KiB.
+    max_entry_bytes: int = 16 * _MIB
 
 
 DEFAULT_LIMITS = ArchiveLimits()
@@ -215,6 +218,7 @@ class ArchiveFiles:
 
     def __init__(self, path: Path, layout: Layout, zip_file: zipfile.ZipFile | None,
                  limits: ArchiveLimits) -> None:  # fmt: skip
+        self.limits = limits
         self.path = path
         self.layout = layout
         self._zip = zip_file
@@ -265,6 +269,12 @@ def _check_declared_sizes(path: Path, infos: list[zipfile.ZipInfo], limits: Arch
                 f"(limit {limits.max_ratio:.0f}:1); refusing a possible zip bomb"
             )
     declared = sum(info.file_size for info in infos)
+    ratio = declared / max(sum(info.compress_size for info in infos), 1)
+    if declared > limits.ratio_exempt_bytes and ratio > limits.max_ratio:
+        raise ArchiveError(
+            f"{path}: data files compressed {ratio:.0f}:1 in total, more than any real archive "
+            f"(limit {limits.max_ratio:.0f}:1); refusing a possible zip bomb"
+        )
     if declared > limits.max_total_bytes:
         raise ArchiveError(
             f"{path}: data files are {size_text(declared)} uncompressed, over the "

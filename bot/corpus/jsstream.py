@@ -165,12 +165,17 @@ class DataStream:
                 if len(self._buf) - self._pos > self._limits.max_entry_bytes:
                     raise DataFileError(
                         f"{self.name}: entry {number} is over "
-                        f"{self._limits.max_entry_bytes // _MIB} MiB; no tweet is that large"
+                        f"{_size(self._limits.max_entry_bytes)}; no tweet is that large"
                     ) from None
                 if not self._read_more():
                     raise self._truncated() from None
                 continue
             # A value that ends exactly at the buffer's end may be a number cut in two.
+            if end - self._pos > self._limits.max_entry_bytes:
+                raise DataFileError(
+                    f"{self.name}: entry {number} is over "
+                    f"{_size(self._limits.max_entry_bytes)}; no tweet is that large"
+                )
             cut = end == len(self._buf) and not self._eof and isinstance(value, int | float)
             if cut and self._read_more():
                 continue
@@ -237,3 +242,7 @@ def _maybe_incomplete(exc: json.JSONDecodeError, buffered: int) -> bool:
 def _cut_at_end(exc: json.JSONDecodeError, text: str) -> bool:
     """At the end of the data: whether the error is the data stopping, not bad JSON."""
     return exc.msg.startswith("Unterminated string") or exc.pos >= len(text.rstrip(_SPACE))
+
+
+def _size(count: int) -> str:
+    return f"{count / _MIB:.1f} MiB" if count >= _MIB else f"{count} bytes"
