@@ -6,7 +6,8 @@ megabytes, so the list is never loaded whole: each entry is decoded on its own w
 library's C decoder (`JSONDecoder.raw_decode` on a sliding buffer), and memory stays at one read
 chunk plus one entry, whatever the file's size. The stdlib decoder (rather than ijson) also turns
 hostile nesting into a RecursionError we can name, where ijson's yajl backend builds a prefix
-string per level and took gigabytes on 200,000 nested brackets.
+string per level: 40,000 nested brackets (80 KB) took it 6.6 s and 3.9 GB (bench/bench_import.py
+compares the parsers on a 200 MB file).
 """
 
 from __future__ import annotations
@@ -167,8 +168,8 @@ class DataStream:
                         f"{self.name}: entry {number} is over "
                         f"{_size(self._limits.max_entry_bytes)}; no tweet is that large"
                     ) from None
-                if not self._read_more():
-                    raise self._truncated() from None
+                # At the end of the data the next round decides: truncated, or malformed.
+                self._read_more()
                 continue
             # A value that ends exactly at the buffer's end may be a number cut in two.
             if end - self._pos > self._limits.max_entry_bytes:
