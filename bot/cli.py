@@ -236,7 +236,11 @@ def fetch(app: AppContext) -> None:
 )
 @pass_app
 def import_(app: AppContext, path: Path, username: str | None) -> None:
-    """Import an X archive: the downloaded .zip, its extracted folder, or a tweets.js file."""
+    """Import an X archive: the downloaded .zip, its extracted folder, or a tweets.js file.
+
+    Pre-2019 Grailbird exports work too. Long posts take their full text from note-tweet.js;
+    deleted tweets are never imported. All of the archive is stored, or none of it.
+    """
     from bot.corpus import import_archive
 
     config = app.config
