@@ -123,7 +123,7 @@ def bench_rss(seconds: float) -> None:
 
 
 def bench_retrain() -> None:
-    from bot.daemon import build_daemon
+    from bot.app import build_daemon
     from tests.fakex import FakeX
     from tests.fixtures_corpus import sample_script
 

@@ -298,7 +298,7 @@ def generate(
     as_json: bool,
 ) -> None:
     """Generate candidates from PROMPT (or unprompted) and print each with its filter verdicts."""
-    from bot.composer import Composer
+    from bot.daemon.composer import Composer
     from bot.filters import Filters
     from bot.generation import Generator
 
@@ -392,8 +392,8 @@ def _run_daemon(
     early_stop: Any,
 ) -> bool:
     """Build the daemon and run it; True when every job had finished at the stop."""
-    from bot.daemon import build_daemon
-    from bot.lock import DaemonLock
+    from bot.app import build_daemon
+    from bot.daemon.lock import DaemonLock
     from bot.scheduler import DaemonScheduler
 
     # Never two daemons on one database; the kernel frees the lock however the process ends.

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Config, config_from_mapping
-from bot.daemon import Daemon
+from bot.daemon.jobs import Daemon
+from bot.daemon.retraining import TrainingFailed, TrainingOutcome
 from bot.errors import BotError
 from bot.platform.base import Account, Mention, PlatformError, Tweet
-from bot.retraining import TrainingFailed, TrainingOutcome
 from bot.store import Store
 
 BOT = Account(id="1000", username="thebot", name="The Bot")

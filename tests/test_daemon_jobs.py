@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.daemon import Daemon
+from bot.daemon.jobs import Daemon
+from bot.daemon.retraining import TrainingOutcome
 from bot.errors import BotError
 from bot.platform.base import (
     BadResponse,
@@ -17,7 +18,6 @@ from bot.platform.base import (
     RateLimited,
     Unavailable,
 )
-from bot.retraining import TrainingOutcome
 from bot.store import iso
 from tests.daemon_fakes import (
     FakeComposer,

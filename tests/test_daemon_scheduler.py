@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from apscheduler.executors.debug import DebugExecutor
 
-from bot.daemon import JobResult
+from bot.daemon.jobs import JobResult
 from bot.logging import configure_logging
 from bot.platform.base import RateLimited
 from bot.scheduler import DaemonScheduler

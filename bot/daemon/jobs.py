@@ -24,8 +24,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot import policy
-from bot.config import Config, Secrets
+from bot.config import Config
+from bot.daemon import policy
+from bot.daemon.retraining import TrainingFailed, TrainingOutcome
 from bot.errors import BotError
 from bot.logging import get_logger
 from bot.platform.base import (
@@ -42,7 +43,6 @@ from bot.platform.base import (
     RateLimited,
     Unavailable,
 )
-from bot.retraining import TrainingFailed, TrainingOutcome
 from bot.store import Store, iso, parse_iso, utcnow
 
 log = get_logger(__name__)
@@ -52,7 +52,7 @@ RECONCILE_LOOKBACK = 200
 
 
 class Draft(Protocol):
-    """What the composer returns (bot/composer.py): a text, or None with a reason."""
+    """What the composer returns (bot/daemon/composer.py): a text, or None with a reason."""
 
     text: str | None
     skip_reason: str | None
@@ -79,7 +79,7 @@ class GeneratorLike(Protocol):
 
 
 class TrainerLike(Protocol):
-    """Runs one training in a child process (bot/retraining.py)."""
+    """Runs one training in a child process (bot/daemon/retraining.py)."""
 
     def run(self) -> TrainingOutcome: ...
 
@@ -516,57 +516,3 @@ class Daemon:
             return JobResult("reload failed", str(exc))
         log.info("model switched to the registry's current version", version=current["version"])
         return JobResult("switched", current["version"])
-
-
-def build_daemon(
-    config: Config,
-    store: Store,
-    secrets: Secrets,
-    *,
-    dry_run: bool,
-    simulated_mentions: Any = None,
-) -> Daemon:
-    """Wire the real parts: platform, the current model, filters, composer, trainer child.
-
-    Imports are local: loading torch and transformers is the slow part of starting, and the
-    jobs above must stay importable (and testable) without them.
-    """
-    from bot.composer import Composer
-    from bot.corpus import fetch_sources
-    from bot.filters import Filters
-    from bot.generation import Generator
-    from bot.platform import build_platform
-    from bot.retraining import TrainerProcess
-
-    current = store.current_model()
-    if current is None:
-        raise BotError(
-            "no model version is current yet: train one first (`tweetbot train`), "
-            "or promote one (`tweetbot models promote VERSION`)"
-        )
-    platform = build_platform(
-        config, secrets, dry_run=dry_run, simulated_mentions=simulated_mentions
-    )
-    log.info("loading the model", version=current["version"], path=current["path"])
-    generator = Generator.load(current["path"], config.model.device, settings=config.generation)
-    rng = random.Random()
-
-    composer = Composer(generator, Filters.from_store(config, store), config, rng)
-
-    def refresh_filters() -> None:
-        # New source tweets must be off limits for verbatim copies from the next post on.
-        composer.filters = Filters.from_store(config, store)
-
-    trainer = TrainerProcess(config.path) if config.path is not None else None
-    return Daemon(
-        config,
-        store,
-        platform,
-        composer,
-        generator,
-        trainer=trainer,
-        fetch=fetch_sources,
-        on_sources_changed=refresh_filters,
-        on_posted=lambda text: composer.filters.remember_post(text),
-        rng=rng,
-    )
