@@ -382,7 +382,7 @@ class Filters:
         blocked_words: Sequence[str] | None = None,
     ) -> Filters:
         """Build the chain from `[filters]`: `source_texts` are every source tweet's text (for
-        novelty), `recent_posts` the bot's own posts of the last `dedupe_days` (for dedupe).
+        novelty), `recent_posts` the bot's own posts of the last `dedupe_for` (for dedupe).
 
         `blocked_words` overrides `config.blocked_words()` (which reads the blocklist file).
         """
@@ -403,13 +403,14 @@ class Filters:
         return cls(rules=rules, own_posts=own_posts, duplicate_keys=keys)
 
     @classmethod
-    def from_store(cls, config: Config, store: Store) -> Filters:
-        """`from_config` with every source tweet and the own posts of the last `dedupe_days`
-        read from the store."""
+    def from_store(cls, config: Config, store: Store, *, dry_run: bool = False) -> Filters:
+        """`from_config` with every source tweet and the own posts of the last `dedupe_for`
+        read from the store (a dry run dedupes against its own rows, live against live)."""
         from bot.corpus import source_texts
 
-        since = utcnow() - timedelta(days=config.filters.dedupe_days)
-        return cls.from_config(config, source_texts(store), store.posted_texts_since(since))
+        since = utcnow() - timedelta(seconds=config.filters.dedupe_for)
+        own = store.posted_texts_since(since, dry_run=dry_run)
+        return cls.from_config(config, source_texts(store), own)
 
     def check(self, text: str, *, reply_to_username: str | None = None) -> list[Verdict]:
         """One verdict per rule, in order; the candidate may be posted only if all passed."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import load_config
-from bot.store import Store
+from bot.store import OutboxRow, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -183,7 +183,7 @@ def wait_for(
     raise AssertionError(f"gave up waiting for {what}\n{tail}")
 
 
-def outbox(config_path: Path) -> list[dict[str, Any]]:
+def outbox(config_path: Path) -> list[OutboxRow]:
     """The child's outbox rows (opened read-side while it runs: WAL allows it)."""
     store = Store(load_config(config_path).db_path)
     try:
