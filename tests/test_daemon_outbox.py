@@ -170,3 +170,16 @@ def test_day_caps_begin_at_midnight_in_the_configured_time_zone(tmp_path: Path) 
         datetime(2026, 3, 10, 4, 0, tzinfo=UTC),
         datetime(2026, 3, 1, 5, 0, tzinfo=UTC),  # 1 March was still EST
     )
+
+
+def test_an_approved_row_is_claimed_once_and_sent(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    waiting = rig.store.add_post("post", "looked at by a person", status="awaiting_review")
+    assert rig.daemon.outbox.claim(waiting.id) is None  # not approved yet
+    assert rig.store.mark_post(waiting.id, PostStatus.APPROVED)
+    claimed = rig.daemon.outbox.claim(waiting.id)
+    assert claimed is not None and claimed.status is PostStatus.PENDING
+    assert rig.daemon.outbox.claim(waiting.id) is None  # a second sender gets nothing
+    assert rig.daemon.reconcile_outbox().outcome == "nothing to reconcile"  # it is claimed
+    assert rig.daemon.outbox.send(claimed) is PostStatus.POSTED
+    assert [p["text"] for p in rig.platform.posted] == ["looked at by a person"]

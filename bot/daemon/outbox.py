@@ -89,6 +89,15 @@ class Outbox:
             self._in_flight.add(row.id)
             return row
 
+    def claim(self, post_id: int) -> OutboxRow | None:
+        """Claim an `approved` row (review mode) for sending: approved -> pending, as a
+        compare-and-set; None when it is not approved (any more). The caller must `send` it."""
+        with self._lock:
+            if not self.store.mark_post(post_id, PostStatus.PENDING):
+                return None
+            self._in_flight.add(post_id)
+        return self.store.post(post_id)
+
     def send(self, row: OutboxRow) -> PostStatus:
         """Call the network for a claimed row, record the outcome, then release the claim.
 

@@ -11,10 +11,11 @@ import json
 import sqlite3
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Self
 
 from bot.store.clock import parse_iso
-from bot.store.status import MentionStatus, PostKind, PostStatus, RunStatus
+from bot.store.status import LIVE_POST_STATUSES, MentionStatus, PostKind, PostStatus, RunStatus
 
 
 class _Row:
@@ -33,8 +34,8 @@ class _Row:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (enums as their strings)."""
-        return {k: (str(v) if isinstance(v, PostStatus | MentionStatus | RunStatus | PostKind)
-                    else v) for k, v in asdict(self).items()}  # type: ignore[call-overload]  # fmt: skip
+        values: dict[str, Any] = asdict(self)  # type: ignore[call-overload]
+        return {k: str(v) if isinstance(v, StrEnum) else v for k, v in values.items()}
 
     def __getitem__(self, name: str) -> Any:
         # Compatibility with the dict rows of earlier versions (see the module docstring).
@@ -98,8 +99,6 @@ class OutboxRow(_Row):
     @property
     def live(self) -> bool:
         """Whether the row counts against caps and dedupe (see LIVE_POST_STATUSES)."""
-        from bot.store.status import LIVE_POST_STATUSES
-
         return self.status in LIVE_POST_STATUSES
 
     @property

@@ -31,6 +31,7 @@ pragma) is recognised by it, or by its tables when a dump lost it.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import sqlite3
 from collections.abc import Callable
@@ -182,8 +183,6 @@ def outbox_key(salt: str, post_id: int) -> str:
     Derived, not random per row, so it can be recomputed; the per-database salt keeps two
     databases (a dry-run copy, a restored backup next to the live one) from sharing keys.
     """
-    import hashlib
-
     return hashlib.sha256(f"{salt}:{post_id}".encode()).hexdigest()[:32]
 
 
