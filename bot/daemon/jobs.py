@@ -89,7 +89,13 @@ class JobResult:
 
 
 class Daemon:
-    """The bot's jobs. Thread-safe: the scheduler may run different jobs at the same time."""
+    """The bot's jobs on one network. Thread-safe: the scheduler may run different jobs at
+    the same time.
+
+    `dry_run` marks every outbox row this daemon writes, and its caps, dedupe and schedule
+    count only dry-run rows (a live daemon only live ones); the platform handed in must be
+    the dry-run one then (app.py builds both from the same flag).
+    """
 
     def __init__(
         self,
@@ -125,11 +131,12 @@ class Daemon:
         self._stopping = threading.Event()
         # One generation at a time: two would only share the same cores and double the memory.
         self._generation = threading.Lock()
+        # One registry follow at a time: the heartbeat and the retrain job both follow it.
         self._following = threading.Lock()
         # A registry version that failed to load, so the heartbeat does not retry it forever.
         self._unloadable: Path | None = None
-        # The version the generator was last switched to by this daemon (or loaded with), so
-        # following the registry never loads the same version twice.
+        # The model directory this daemon last switched to, so following the registry never
+        # loads the same version twice (whatever path spelling the generator reports).
         self._loaded: Path | None = None
         self.outbox = Outbox(
             store,
