@@ -45,7 +45,7 @@ def main() -> None:
     import torch
     import transformers  # noqa: F401
 
-    import bot.fastgen  # noqa: F401
+    import bot.generation.fast  # noqa: F401
     from bot.generation import Generator
 
     torch.ones(4, 4) @ torch.ones(4, 4)

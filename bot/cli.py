@@ -122,41 +122,49 @@ def health(app: AppContext) -> None:
     click.echo(f"healthy: last heartbeat {int(age.total_seconds())}s ago")
 
 
-def _budget(store: Store, config: Config) -> dict[str, Any]:
-    now = utcnow()
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    month_start = day_start.replace(day=1)
-    return {
-        "today": store.count_posts_since(day_start),
-        "posts_per_day": config.limits.posts_per_day,
-        "this_month": store.count_posts_since(month_start),
-        "posts_per_month": config.limits.posts_per_month,
-    }
-
-
-_STATUS_FIELDS = ("id", "kind", "status", "text", "reason", "tweet_id", "created_at")
+# The outbox columns `status --json` shows for each recent row (and `tweet_id`, see below).
+_STATUS_FIELDS = (
+    "id",
+    "network",
+    "kind",
+    "dry_run",
+    "status",
+    "text",
+    "reason",
+    "remote_id",
+    "created_at",
+)
 
 
 def status_report(store: Store, config: Config, limit: int = 10) -> dict[str, Any]:
-    """What `status` shows: recent outbox rows, model, next job times, budget, heartbeat."""
+    """What `status` shows: recent outbox rows, model, next job times, budget, heartbeat.
+
+    The budget is the one the daemon last ran under: the dry run's own, or the live one.
+    """
+    from bot.daemon.policy import budget
+
     current = store.current_model()
-    next_runs = {
-        row["key"].removeprefix("next_run:"): row["value"]
-        for row in store.query("SELECT key, value FROM state WHERE key LIKE 'next_run:%'")
-    }
     beat = store.last_heartbeat()
+    # What the daemon last ran as (`run --dry-run` overrides the file), else the file.
+    dry_run = store.get_state("dry_run", str(config.bot.dry_run).lower()) == "true"
+    spent = budget(store, config, utcnow(), dry_run=dry_run)
     return {
         "bot": config.bot.name,
-        # What the daemon last ran as (`run --dry-run` overrides the file), else the file.
-        "dry_run": store.get_state("dry_run", str(config.bot.dry_run).lower()) == "true",
-        "model_version": current["version"] if current else None,
+        "dry_run": dry_run,
+        "model_version": current.version if current else None,
         "heartbeat": beat.isoformat() if beat else None,
-        "next_runs": next_runs,
-        "budget": _budget(store, config),
+        "next_runs": store.next_runs(),
+        "budget": {
+            "today": spent.today,
+            "posts_per_day": spent.per_day,
+            "this_month": spent.this_month,
+            "posts_per_month": spent.per_month,
+        },
         "recent": [
             {
-                k: row[k]
-                for k in ("id", "kind", "status", "text", "reason", "tweet_id", "created_at")
+                **{k: row.to_dict()[k] for k in _STATUS_FIELDS},
+                # The X-era name of remote_id, kept for scripts that read it.
+                "tweet_id": row.remote_id,
             }
             for row in store.posts(limit=limit)
         ],
@@ -189,7 +197,10 @@ def status(app: AppContext, as_json: bool, limit: int) -> None:
     for row in report["recent"]:
         when = parse_iso(row["created_at"]).strftime("%Y-%m-%d %H:%M")
         detail = row["text"] or ""
-        if row["status"] in ("skipped", "failed", "unknown") and row["reason"]:
+        if (
+            row["status"] in ("skipped", "failed", "unknown", "rejected", "expired")
+            and row["reason"]
+        ):
             detail = f"[{row['reason']}] {detail}"
         click.echo(f"  {when} {row['kind']:<5} {row['status']:<7} {detail[:100]}")
 
@@ -302,7 +313,7 @@ def generate(
     as_json: bool,
 ) -> None:
     """Generate candidates from PROMPT (or unprompted) and print each with its filter verdicts."""
-    from bot.composer import Composer
+    from bot.daemon.composer import Composer
     from bot.filters import Filters
     from bot.generation import Generator
 
@@ -314,11 +325,13 @@ def generate(
             raise UsageError(
                 "no current model: train one with `tweetbot train`, or pass --model DIR"
             )
-        model_dir = Path(current["path"])
+        model_dir = Path(current.path)
         if not model_dir.is_absolute():
             model_dir = config.base_dir / model_dir
     generator = Generator.load(model_dir, config.model.device, settings=config.generation)
-    composer = Composer(generator, Filters.from_store(config, store), config)
+    composer = Composer(
+        generator, Filters.from_store(config, store, dry_run=config.bot.dry_run), config
+    )
     judged = composer.candidates(prompt, count, reply_to=reply_to)
     if as_json:
         report: dict[str, Any] = {"model_version": generator.version, "prompt": prompt}
@@ -439,8 +452,8 @@ def _run_daemon(
     early_stop: Any,
 ) -> bool:
     """Build the daemon and run it; True when every job had finished at the stop."""
-    from bot.daemon import build_daemon
-    from bot.lock import DaemonLock
+    from bot.app import build_daemon
+    from bot.daemon.lock import DaemonLock
     from bot.scheduler import DaemonScheduler
 
     # Never two daemons on one database; the kernel frees the lock however the process ends.
@@ -499,18 +512,8 @@ def train(app: AppContext, as_json: bool) -> None:
 
 
 def _model_rows(store: Store) -> list[dict[str, Any]]:
-    return [
-        {
-            "version": row["version"],
-            "path": row["path"],
-            "current": bool(row["current"]),
-            "eval_loss": row["eval_loss"],
-            "train_loss": row["train_loss"],
-            "base": row["base"],
-            "created_at": row["created_at"],
-        }
-        for row in store.model_versions()
-    ]
+    keys = ("version", "path", "current", "eval_loss", "train_loss", "base", "created_at")
+    return [{k: row.to_dict()[k] for k in keys} for row in store.model_versions()]
 
 
 @cli.group(invoke_without_command=True)

@@ -528,7 +528,7 @@ class Filters:
         network: str = "x",
     ) -> Filters:
         """Build the chain from `[filters]`: `source_texts` are every source tweet's text (for
-        novelty), `recent_posts` the bot's own posts of the last `dedupe_days` (for dedupe).
+        novelty), `recent_posts` the bot's own posts of the last `dedupe_for` (for dedupe).
 
         `blocked_words` overrides `config.blocked_words()` (which reads the blocklist file);
         `network` ("x", "bluesky", "mastodon") picks the length rule's count and limit.
@@ -551,15 +551,16 @@ class Filters:
         return cls(rules=rules, own_posts=own_posts, duplicate_keys=keys)
 
     @classmethod
-    def from_store(cls, config: Config, store: Store, *, network: str = "x") -> Filters:
-        """`from_config` with every source tweet and the own posts of the last `dedupe_days`
-        read from the store."""
+    def from_store(
+        cls, config: Config, store: Store, *, network: str = "x", dry_run: bool = False
+    ) -> Filters:
+        """`from_config` with every source tweet and the own posts of the last `dedupe_for`
+        read from the store (a dry run dedupes against its own rows, live against live)."""
         from bot.corpus import source_texts
 
-        since = utcnow() - timedelta(days=config.filters.dedupe_days)
-        return cls.from_config(
-            config, source_texts(store), store.posted_texts_since(since), network=network
-        )
+        since = utcnow() - timedelta(seconds=config.filters.dedupe_for)
+        own = store.posted_texts_since(since, dry_run=dry_run)
+        return cls.from_config(config, source_texts(store), own, network=network)
 
     def check(self, text: str, *, reply_to_username: str | None = None) -> list[Verdict]:
         """One verdict per rule, in order; the candidate may be posted only if all passed."""
@@ -615,7 +616,7 @@ def judge_text(
     A reply opens with "@USER " (the composer adds it), so it is added when `text` does not
     already start with that handle. The text is not trimmed: an over-long one fails `length`.
     """
-    filters = Filters.from_store(config, store, network=network)
+    filters = Filters.from_store(config, store, network=network, dry_run=config.bot.dry_run)
     handle = (reply_to_username or "").lstrip("@") or None
     if handle is not None:
         opening = re.compile(rf"^\s*[@＠]{re.escape(handle)}(?![A-Za-z0-9_])", re.IGNORECASE)

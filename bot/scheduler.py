@@ -39,7 +39,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.daemon import Daemon, JobResult
+from bot.daemon.jobs import Daemon, JobResult
 from bot.logging import get_logger
 from bot.platform.base import PlatformError, RateLimited
 from bot.store import iso, parse_iso, utcnow

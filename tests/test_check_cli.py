@@ -24,13 +24,15 @@ OWN_POST = "gulls argue about chips on the pier while the tide comes in slowly"
 def config_path(workdir: Path) -> Path:
     """A bot with one source tweet and one own post in its real SQLite file."""
     path = workdir / "config.toml"
-    path.write_text("[filters]\nblocked_words = ['gertrude']\n", encoding="utf-8")
+    path.write_text(
+        "[bot]\ndry_run = false\n[filters]\nblocked_words = ['gertrude']\n", encoding="utf-8"
+    )
     store = Store(load_config(path).db_path)
     store.insert_tweets(
         [{"id": "1", "username": "src", "text": SOURCE, "kind": "original", "source": "api"}]
     )
-    post = store.add_pending_post("post", OWN_POST)
-    store.mark_post(post, "posted", tweet_id="9")
+    post = store.add_post("post", OWN_POST)
+    store.mark_post(post.id, "posted", remote_id="9")
     store.close()
     return path
 

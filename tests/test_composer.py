@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from bot.composer import Composer, reply_context
 from bot.config import Config, config_from_mapping
+from bot.daemon.composer import Composer, reply_context
 from bot.filters import Filters
 from bot.generation import Candidate, Generator
 from bot.platform.base import Mention

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.retraining import TrainerProcess, TrainingFailed, parse_result_line
+from bot.daemon.retraining import TrainerProcess, TrainingFailed, parse_result_line
 
 
 class ScriptedTrainer(TrainerProcess):

@@ -20,10 +20,12 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
-from bot.composer import Composer
 from bot.config import config_from_mapping
+from bot.daemon.composer import Composer
 from bot.errors import BotError
-from bot.fastgen import (
+from bot.filters import Filters
+from bot.generation import Generator, Sampling
+from bot.generation.fast import (
     FastBackend,
     FastGPT2,
     UnsupportedModel,
@@ -33,11 +35,9 @@ from bot.fastgen import (
     sample_tokens,
     token_distribution,
 )
-from bot.filters import Filters
-from bot.generation import Generator, Sampling
 from tests.fixtures_model import synthetic_tweets
 
-# The fp16 kernel's deprecation notice (see bot/fastgen.py for why it is still used).
+# The fp16 kernel's deprecation notice (see bot/generation/fast.py for why it is still used).
 pytestmark = pytest.mark.filterwarnings("ignore:fbgemm_linear_fp16_weight")
 
 
@@ -209,7 +209,7 @@ def test_int8_falls_back_to_fp16_on_a_model_it_would_hurt(
     settings = config_from_mapping({"generation": {"backend": "fast"}}).generation
     # The load-time probe found int8 harmless on the tiny model (the test above); a bound
     # no loss can meet stands for a model with activation outliers.
-    monkeypatch.setattr("bot.fastgen.INT8_MAX_LOSS_INCREASE", -0.5)
+    monkeypatch.setattr("bot.generation.fast.INT8_MAX_LOSS_INCREASE", -0.5)
     with capture_logs() as logs:
         generator = Generator.load(tiny_model_dir, device="cpu", settings=settings)
     backend = generator._slot.backend

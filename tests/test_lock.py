@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.daemon.lock import DaemonLock
 from bot.errors import BotError
-from bot.lock import DaemonLock
 
 ROOT = Path(__file__).resolve().parent.parent
 

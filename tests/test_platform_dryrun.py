@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from bot.app import build_platform
 from bot.config import Config, Secrets, config_from_mapping
 from bot.errors import UsageError
 from bot.platform import (
@@ -17,7 +18,6 @@ from bot.platform import (
     Platform,
     SimulatedMentions,
     TwitterPlatform,
-    build_platform,
 )
 from bot.platform.xhttp import WriteRefused
 from tests.fakex import FakeX

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from bot.errors import BotError
-from bot.generation import Candidate, Sampling, TorchBackend
+from bot.generation.generator import Candidate, Sampling, TorchBackend
 from bot.logging import get_logger
 
 log = get_logger(__name__)

@@ -339,7 +339,7 @@ def _close(slot: _Slot) -> None:
 
 
 # Backends in optional modules, imported only when a config asks for them.
-_OPTIONAL_BACKENDS = {"fast": ("bot.fastgen", "FastBackend")}
+_OPTIONAL_BACKENDS = {"fast": ("bot.generation.fast", "FastBackend")}
 
 
 def _backend_loader(name: str) -> BackendLoader | None:
