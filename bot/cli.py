@@ -119,6 +119,14 @@ def health(app: AppContext) -> None:
     age = utcnow() - beat
     if age > allowed:
         raise BotError(f"unhealthy: last heartbeat {int(age.total_seconds())}s ago")
+    from bot.scheduler import job_failures
+
+    for entry in job_failures(app.store()):
+        if entry.failing:
+            raise BotError(
+                f"unhealthy: job {entry.job} failed {entry.failures} times in a row "
+                f"(last: {entry.last_error})"
+            )
     click.echo(f"healthy: last heartbeat {int(age.total_seconds())}s ago")
 
 
@@ -145,6 +153,8 @@ def status_report(store: Store, config: Config, limit: int = 10) -> dict[str, An
         for row in store.query("SELECT key, value FROM state WHERE key LIKE 'next_run:%'")
     }
     beat = store.last_heartbeat()
+    from bot.scheduler import job_failures
+
     return {
         "bot": config.bot.name,
         # What the daemon last ran as (`run --dry-run` overrides the file), else the file.
@@ -152,6 +162,10 @@ def status_report(store: Store, config: Config, limit: int = 10) -> dict[str, An
         "model_version": current["version"] if current else None,
         "heartbeat": beat.isoformat() if beat else None,
         "next_runs": next_runs,
+        "failing_jobs": [
+            {"job": f.job, "failures": f.failures, "last_error": f.last_error, "since": f.since}
+            for f in job_failures(store)
+        ],
         "budget": _budget(store, config),
         "recent": [
             {
@@ -183,6 +197,11 @@ def status(app: AppContext, as_json: bool, limit: int) -> None:
     )
     for job, when in sorted(report["next_runs"].items()):
         click.echo(f"next {job + ':':<11}{when}")
+    for failing in report["failing_jobs"]:
+        click.echo(
+            f"FAILING {failing['job'] + ':':<8}{failing['failures']} times in a row since "
+            f"{failing['since']}: {failing['last_error']}"
+        )
     click.echo("recent:")
     if not report["recent"]:
         click.echo("  (nothing yet)")
