@@ -450,8 +450,18 @@ def _run_daemon(
 def train(app: AppContext, as_json: bool) -> None:
     """Train a model version on the kept corpus, register it, and promote it if it is better."""
     from bot.trainer.pipeline import run_training
+    from bot.trainer.stopping import Terminated, sigterm_unwinds
 
-    report = run_training(app.config, app.store())
+    # SIGTERM unwinds as in `python -m bot.trainer`: the temporary version directory is
+    # removed and the run is recorded as failed (stopped), instead of the process vanishing.
+    try:
+        with sigterm_unwinds():
+            report = run_training(app.config, app.store())
+    except (Terminated, KeyboardInterrupt) as exc:
+        click.echo("interrupted: nothing was changed", err=True)
+        # SystemExit, not click's Exit: `main` runs click with standalone_mode=False, where an
+        # Exit's code is returned and lost.
+        raise SystemExit(143 if isinstance(exc, Terminated) else 130) from None
     if report is None:  # an extra process of a multi-GPU run: the main one reports
         return
     summary = report.to_dict()
