@@ -43,6 +43,8 @@ class AppContext:
     def store(self) -> Store:
         """Open (and migrate) the database named by the config."""
         if self._store is None:
+            # A read-only data_dir is a config error naming the folder, not a bare OSError.
+            self.config.writable_dir("data_dir")
             self._store = Store(self.config.db_path)
         return self._store
 
@@ -415,6 +417,7 @@ def _run_daemon(
     from bot.daemon.lock import DaemonLock
     from bot.scheduler import DaemonScheduler
 
+    app.config.writable_dir("data_dir")  # the lock file lives there too
     # Never two daemons on one database; the kernel frees the lock however the process ends.
     with DaemonLock(app.config.data_dir / "daemon.lock"):
         store = app.store()

@@ -45,6 +45,7 @@ def _main(argv: list[str] | None) -> int:
     store = None
     try:
         config = load_config(args.config)
+        config.writable_dir("data_dir")
         store = Store(config.db_path)
         report = run_training(config, store)
     except BotError as exc:

@@ -228,6 +228,8 @@ def train_version(
     disk or exhausted memory; on any failure or interrupt the temporary directory is removed
     and nothing else on disk has changed. `callbacks` are extra `TrainerCallback`s.
     """
+    # First, before any work: a folder we cannot write is a config error (exit 2).
+    models_dir = config.writable_dir("models_dir")
     chars = sum(len(t) for t in texts)
     if chars < MIN_TRAINING_CHARS:
         raise BotError(
@@ -239,8 +241,6 @@ def train_version(
     if not split.eval or not split.train:
         raise BotError("too little text to train on: fewer than two different kept tweets")
     train_texts = shuffled(split.train, training.seed)
-    models_dir = config.models_dir
-    models_dir.mkdir(parents=True, exist_ok=True)
     name = version or new_version_name(models_dir)
     temp = models_dir / f"{TEMP_PREFIX}{name}-{os.getpid()}"
     started = time.monotonic()
