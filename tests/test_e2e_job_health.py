@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from bot.scheduler import FAILING_AFTER
+from scripts.fakes import FakeX
 from tests.e2e_daemon import DaemonProcess, child_env, state, wait_for, write_home
-from tests.fakex import FakeX
 
 
 def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:

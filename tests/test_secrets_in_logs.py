@@ -24,7 +24,7 @@ from bot.config import Secrets, config_from_mapping
 from bot.logging import configure_logging, get_logger, redact_text
 from bot.platform.base import PlatformError
 from bot.platform.twitter import TwitterPlatform
-from tests.fakex import FakeX
+from scripts.fakes import FakeX
 
 ROOT = Path(__file__).resolve().parent.parent
 
