@@ -48,6 +48,9 @@ LATE_AFTER_S = 60
 # The longest single sleep: the loop re-reads the clock at least this often, so a wall-clock
 # jump (NTP, a resumed VM) delays a run by at most this much.
 MAX_NAP_S = 30.0
+# The least time between the end of a run and the next start of the same job: a next time that
+# is already past (timestamps stored to the second, a clock step, a bug) must not spin a core.
+MIN_GAP_S = 0.1
 # How long a stop waits for running jobs (a generation, a post in flight) before giving up.
 STOP_GRACE_S = 5.0
 # A job that failed this many times in a row turns `tweetbot health` red.
@@ -250,7 +253,7 @@ class DaemonScheduler:
             if -delay > LATE_AFTER_S:
                 log.warning("job ran late; running it once now", job=name, late_s=int(-delay))
             when = self.run_job(name)
-            self.book(name, when)
+            self.book(name, max(when, self.clock() + timedelta(seconds=MIN_GAP_S)))
 
     # ---- lifecycle -----------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import threading
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,7 @@ from pathlib import Path
 from bot.daemon.jobs import JobResult
 from bot.logging import configure_logging
 from bot.platform.base import RateLimited
-from bot.scheduler import FAILING_AFTER, DaemonScheduler, job_failures
+from bot.scheduler import FAILING_AFTER, MIN_GAP_S, DaemonScheduler, job_failures
 from bot.store import parse_iso
 from tests.daemon_fakes import make_config, make_rig
 
@@ -97,8 +98,18 @@ def test_the_real_scheduler_runs_jobs_and_stops_cleanly(tmp_path: Path) -> None:
     sched = DaemonScheduler(rig.daemon)
     capped = threading.Event()
     original = rig.daemon.post_once
+    answered = threading.Event()
+    original_mentions = rig.daemon.reply_to_mentions
+
+    def mentions_and_notice() -> JobResult:
+        result = original_mentions()
+        answered.set()
+        return result
 
     def post_and_notice() -> JobResult:
+        # The first mentions run goes first, so the cap below is reached with the reply in it
+        # whatever the threads' timing on a busy machine.
+        answered.wait(30)
         result = original()
         if result.outcome == "capped":
             capped.set()
@@ -114,6 +125,7 @@ def test_the_real_scheduler_runs_jobs_and_stops_cleanly(tmp_path: Path) -> None:
         return rig.daemon.heartbeat()
 
     sched._jobs["post"] = post_and_notice
+    sched._jobs["mentions"] = mentions_and_notice
     sched._jobs["heartbeat"] = counted_beat
     sched.start()
     try:
@@ -142,7 +154,10 @@ def test_a_job_whose_next_run_is_already_due_runs_again(tmp_path: Path) -> None:
     beats: list[int] = []
     enough = threading.Event()
 
+    starts: list[datetime] = []
+
     def counted_beat() -> JobResult:
+        starts.append(datetime.now(UTC))
         beats.append(1)
         if len(beats) >= 20:
             enough.set()
@@ -159,6 +174,9 @@ def test_a_job_whose_next_run_is_already_due_runs_again(tmp_path: Path) -> None:
         assert enough.wait(30), f"the heartbeat ran {len(beats)} time(s) only"
     finally:
         assert sched.stop() is True
+    # ... but never back to back: a next time in the past must not spin a core.
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
+    assert min(gaps) >= MIN_GAP_S - 0.001, gaps
 
 
 def test_missed_runs_coalesce_into_one(tmp_path: Path) -> None:

@@ -31,15 +31,18 @@ def test_a_job_failing_in_a_row_turns_health_red_until_it_succeeds(
     tmp_path: Path, fake_x: FakeX, tiny_model_dir: Path
 ) -> None:
     config = write_home(tmp_path / "bot", fake_x.base_url, tiny_model_dir)
-    # X's mentions endpoint answers 500 for a while: the mentions job fails run after run.
-    fake_x.fail_next("/mentions", "server_error", count=FAILING_AFTER + 2, method="GET")
+    # X's mentions endpoint answers 500 until the test heals it: the mentions job fails run
+    # after run.
+    fake_x.fail_next("/mentions", "server_error", count=10_000, method="GET")
     daemon = DaemonProcess(config, "run")
     try:
         wait_for(lambda: _mention_failures(config) >= FAILING_AFTER, "failures", daemon)
         health = _cli(config, "health")
         status = _cli(config, "status", "--json")
         text_status = _cli(config, "status")
-        # The faults run out: the next success clears the count and health is green again.
+        # X recovers: the next success clears the count and health is green again.
+        with fake_x.lock:
+            fake_x.state.faults.clear()
         wait_for(lambda: state(config, "job_failures:mentions") and _mention_failures(config)
                  == 0, "a successful mentions run", daemon)  # fmt: skip
         healthy = _cli(config, "health")
