@@ -16,7 +16,7 @@ from bot.generation import Generator, Sampling, resolve_device
 
 @pytest.fixture(scope="module")
 def generator(tiny_model_dir: Path) -> Generator:
-    return Generator.load(tiny_model_dir, device="cpu")
+    return Generator.load(tiny_model_dir, device="cpu", backend="torch")
 
 
 @pytest.fixture
@@ -138,7 +138,7 @@ def test_reload_lets_in_flight_generation_finish_on_the_old_model(
     two_versions: tuple[Path, Path],
 ) -> None:
     first, second = two_versions
-    gen = Generator.load(first, device="cpu")
+    gen = Generator.load(first, device="cpu", backend="torch")
     old_backend: Any = gen._slot.backend
     started, release = threading.Event(), threading.Event()
     real_sample = old_backend.sample
