@@ -102,15 +102,25 @@ def nucleus_threshold(logits: torch.Tensor, top_p: float) -> torch.Tensor:
     where the cumulative mass (best bins first) reaches top_p. Every bin before it is inside,
     every bin after it outside; only that one bin's logits are sorted.
     """
-    rows = logits.shape[0]
     best = logits.amax(dim=1, keepdim=True)
+    return _threshold(logits, best, _weights(logits, best), top_p)
+
+
+def _weights(logits: torch.Tensor, best: torch.Tensor) -> torch.Tensor:
+    """Unnormalised probabilities exp(logit - best) in float64 (rows, vocab)."""
+    return (logits.double() - best.double()).exp_()
+
+
+def _threshold(
+    logits: torch.Tensor, best: torch.Tensor, weights: torch.Tensor, top_p: float
+) -> torch.Tensor:
+    rows = logits.shape[0]
     clipped = torch.maximum(logits, best - NUCLEUS_LOGIT_RANGE)  # also maps -inf to finite
     lowest = clipped.amin(dim=1, keepdim=True)
     scale = (NUCLEUS_BINS - 1) / (best - lowest).clamp(min=1e-6)
     offset = torch.arange(rows).unsqueeze(1) * NUCLEUS_BINS
     # Bin 0 holds the best logits; each row's bins are numbered from rows * NUCLEUS_BINS.
     bins = (best - clipped).mul_(scale).add_(offset).long()
-    weights = (logits.double() - best.double()).exp_()  # unnormalised probabilities
     mass = torch.zeros(rows * NUCLEUS_BINS, dtype=torch.float64)
     mass = mass.index_add_(0, bins.view(-1), weights.view(-1)).view(rows, NUCLEUS_BINS)
     cumulative = mass.cumsum(dim=1)
@@ -131,9 +141,10 @@ def _draw_nucleus(
     logits: torch.Tensor, top_p: float, generator: torch.Generator | None
 ) -> torch.Tensor:
     """One token per row from softmax(logits) restricted to the top-p nucleus."""
-    weights = (logits.double() - logits.amax(dim=1, keepdim=True).double()).exp_()
+    best = logits.amax(dim=1, keepdim=True)
+    weights = _weights(logits, best)
     if top_p < 1.0:
-        weights.masked_fill_(logits < nucleus_threshold(logits, top_p), 0.0)
+        weights.masked_fill_(logits < _threshold(logits, best, weights, top_p), 0.0)
     # Inverse CDF: the order of the tokens does not matter for a categorical draw, so the
     # running sum needs no sort; float64 keeps every token's share exact to ~1e-12.
     running = weights.cumsum(dim=1)
