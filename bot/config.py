@@ -150,8 +150,9 @@ class GenerationSection(_Section):
     prompts: list[str] = Field(default_factory=list)
     # Rounds of `candidates` before the job gives up with a logged reason.
     max_attempts: int = Field(3, ge=1)
-    # Inference backend: "torch" (transformers, always available) or a faster optional one.
-    backend: str = Field("torch", pattern=r"^(torch|fast)$")
+    # Inference backend: "auto" (fast on CPUs where it passes its quality probe, torch in
+    # bf16/fp16 on CUDA), "torch" (transformers, always available) or "fast".
+    backend: str = Field("auto", pattern=r"^(auto|torch|fast)$")
 
 
 class ScheduleSection(_Section):
