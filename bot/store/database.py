@@ -11,6 +11,7 @@ shared behind a re-entrant lock, held for the whole of a transaction.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import sqlite3
 import threading
@@ -38,6 +39,13 @@ def _check_is_sqlite(path: Path) -> None:
     # An empty file is what sqlite3 itself creates; anything else must carry the magic header.
     if head and head != SQLITE_MAGIC:
         raise StoreError(f"{path}: not a SQLite database (left untouched; move it away or fix it)")
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """True for SQLite's "database or disk is full" (SQLITE_FULL), or ENOSPC from the OS."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    return isinstance(exc, OSError) and exc.errno == errno.ENOSPC
 
 
 class Database:
@@ -131,15 +139,16 @@ class Database:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            try:
                 conn.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                if _disk_full(exc):
+                    # Rolled back whole: say so in one line rather than a bare OperationalError.
+                    raise StoreError(
+                        f"{self.path}: disk full; nothing of this change was stored "
+                        "(free some space and run it again)"
+                    ) from None
                 raise
 
     @contextmanager
