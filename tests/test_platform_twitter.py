@@ -265,3 +265,15 @@ def test_garbled_fields_in_a_tweet_are_bad_response(
     fake_x.add_tweets("dril", [{"text": "odder", "created_at": "last tuesday"}])
     with pytest.raises(BadResponse, match="last tuesday"):
         list(platform.user_tweets("dril"))
+
+
+# Each one is an id Python's int() (and so tweepy's models) accepts, though X never sends it.
+@pytest.mark.parametrize("odd_id", ["١٢٣", "-12", "12 ", "+7", "1_000"])
+def test_an_id_that_is_not_ascii_digits_is_bad_response(
+    platform: TwitterPlatform, fake_x: FakeX, odd_id: str
+) -> None:
+    from bot.platform import BadResponse
+
+    fake_x.add_tweets("dril", [{"id": odd_id, "text": "an odd id"}])
+    with pytest.raises(BadResponse, match="not a numeric id"):
+        list(platform.user_tweets("dril"))

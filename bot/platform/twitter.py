@@ -103,7 +103,7 @@ class TwitterPlatform:
             response = self._call("GET /2/users/me", lambda: self._client.get_me(user_auth=True))
             data = _require(_raw(response.data), "GET /2/users/me", "data")
             self._me = Account(
-                id=str(_field(data, "id", "GET /2/users/me")),
+                id=_snowflake(data, "id", "GET /2/users/me"),
                 username=str(_field(data, "username", "GET /2/users/me")),
                 name=str(data.get("name") or ""),
             )
@@ -127,7 +127,7 @@ class TwitterPlatform:
         if not data.get("id"):
             # X accepted the request, so the tweet probably exists: say so, do not guess an id.
             raise BadResponse(f"{where}: X answered without the new tweet's id (it may be posted)")
-        tweet_id = str(data["id"])
+        tweet_id = _snowflake(data, "id", where)
         log.info("posted", tweet_id=tweet_id, in_reply_to=in_reply_to, chars=len(text))
         return tweet_id
 
@@ -262,6 +262,15 @@ def _field(data: Any, name: str, where: str) -> Any:
     return data[name]
 
 
+def _snowflake(data: Any, name: str, where: str) -> str:
+    """An id field, which on X is always ASCII digits: anything else ("²³¹", "1e9", "-1")
+    would sort, compare and resume incrementally wrong, so it is refused as a bad answer."""
+    value = str(_field(data, name, where))
+    if not (value.isascii() and value.isdigit()):
+        raise BadResponse(f"{where}: X's answer has a `{name}` that is not a numeric id")
+    return value
+
+
 def _usernames(includes: dict[str, Any]) -> dict[str, str]:
     return {
         str(u["id"]): str(u["username"])
@@ -315,8 +324,8 @@ def _tweet(raw: dict[str, Any], username: str, where: str) -> Tweet:
         if isinstance(u, dict)
     )
     return Tweet(
-        id=str(_field(raw, "id", where)),
-        author_id=str(_field(raw, "author_id", where)),
+        id=_snowflake(raw, "id", where),
+        author_id=_snowflake(raw, "author_id", where),
         username=username,
         text=_text(raw, where),
         created_at=_created_at(raw, where),
@@ -331,7 +340,7 @@ def _tweet(raw: dict[str, Any], username: str, where: str) -> Tweet:
 def _mention(raw: dict[str, Any], usernames: dict[str, str], where: str) -> Mention:
     author_id = str(_field(raw, "author_id", where))
     return Mention(
-        id=str(_field(raw, "id", where)),
+        id=_snowflake(raw, "id", where),
         author_id=author_id,
         author_username=usernames.get(author_id, ""),
         text=_text(raw, where),
