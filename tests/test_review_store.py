@@ -1,0 +1,185 @@
+"""The review queue's store queries: listing, compare-and-set transitions, edits that must pass
+the filters, alternates, expiry, and old databases without the `alternates` column."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.filters import Filters
+from bot.store import Store, utcnow
+from bot.store import review as queue
+from tests.daemon_fakes import make_config
+
+PASSING = "the lamp was lit early tonight because the fog came in fast"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    config = make_config(tmp_path)
+    opened = Store(config.db_path)
+    yield opened
+    opened.close()
+
+
+def _never_refuses(text: str, reply_to: str | None) -> list[tuple[str, str]]:
+    return []
+
+
+def test_awaiting_lists_items_oldest_first_with_their_alternates(store: Store) -> None:
+    first = queue.add_for_review(store, "post", "first text", ["alt a", "first text", "alt b"])
+    second = queue.add_for_review(store, "post", "second text", ["x", "y", "z", "w"])
+    store.add_pending_post("post", "not for review")
+    items = queue.awaiting(store)
+    assert [i.id for i in items] == [first, second]
+    # The chosen text is never its own alternate, and at most three are kept.
+    assert items[0].alternates == ["alt a", "alt b"]
+    assert items[1].alternates == ["x", "y", "z"]
+    assert items[0].to_dict()["status"] == "awaiting_review"
+    assert {"id", "text", "network", "kind", "status", "alternates"} <= set(items[0].to_dict())
+
+
+def test_approve_is_compare_and_set_and_names_what_the_row_became(store: Store) -> None:
+    post_id = queue.add_for_review(store, "post", "hello")
+    assert queue.approve(store, post_id).status == "approved"
+    with pytest.raises(queue.ReviewError, match="is approved, not awaiting_review"):
+        queue.reject(store, post_id)
+    with pytest.raises(queue.ReviewError, match="is approved"):
+        queue.approve(store, post_id)
+    assert queue.item(store, post_id).status == "approved"  # type: ignore[union-attr]
+    assert [i.id for i in queue.approved(store)] == [post_id]
+    assert queue.awaiting(store) == []
+
+
+def test_unknown_id_and_non_review_rows_are_refused(store: Store) -> None:
+    with pytest.raises(queue.ReviewError, match="no outbox row with id 99"):
+        queue.approve(store, 99)
+    pending = store.add_pending_post("post", "already on its way")
+    with pytest.raises(queue.ReviewError, match="is pending"):
+        queue.approve(store, pending)
+    assert store.posts()[0]["status"] == "pending"
+
+
+def test_rejected_and_expired_items_leave_the_queue(store: Store) -> None:
+    kept = queue.add_for_review(store, "post", "keep me")
+    gone = queue.add_for_review(store, "post", "reject me")
+    queue.reject(store, gone)
+    assert [i.id for i in queue.awaiting(store)] == [kept]
+    expired = queue.expire_older_than(store, utcnow() + timedelta(seconds=5), "too old")
+    assert expired == [kept]
+    row = queue.item(store, kept)
+    assert row is not None and row.status == "expired" and row.reason == "too old"
+    assert queue.item(store, gone).status == "rejected"  # type: ignore[union-attr]
+
+
+def test_edit_must_pass_the_filters_and_says_which_refused(tmp_path: Path, store: Store) -> None:
+    config = make_config(tmp_path, filters={"blocked_words": ["kraken"]})
+    judge = queue.filters_judge(Filters.from_config(config))
+    post_id = queue.add_for_review(store, "post", "original words here")
+    with pytest.raises(queue.EditRefused) as refused:
+        queue.edit(store, post_id, "release the kraken at https://example.com now", judge)
+    rules = [rule for rule, _ in refused.value.refusals]
+    assert rules == ["blocked_words", "urls"]
+    assert "blocked_words" in str(refused.value) and refused.value.exit_code == 1
+    assert queue.item(store, post_id).text == "original words here"  # type: ignore[union-attr]
+    edited = queue.edit(store, post_id, f"  {PASSING}  ", judge)
+    assert edited.text == PASSING and edited.status == "awaiting_review"
+    with pytest.raises(queue.EditRefused, match="empty"):
+        queue.edit(store, post_id, "   ", judge)
+
+
+def test_an_edit_of_a_settled_item_is_refused(store: Store) -> None:
+    post_id = queue.add_for_review(store, "post", "hello")
+    queue.approve(store, post_id)
+    with pytest.raises(queue.ReviewError, match="is approved"):
+        queue.edit(store, post_id, "something else entirely", _never_refuses)
+    assert queue.item(store, post_id).text == "hello"  # type: ignore[union-attr]
+
+
+def test_a_judge_that_crashes_midway_leaves_the_row_as_it_was(store: Store) -> None:
+    post_id = queue.add_for_review(store, "post", "hello", ["alt"])
+
+    def crashing(text: str, reply_to: str | None) -> list[tuple[str, str]]:
+        raise RuntimeError("filters blew up")
+
+    with pytest.raises(RuntimeError):
+        queue.edit(store, post_id, "new words", crashing)
+    with pytest.raises(RuntimeError):
+        queue.pick_alternate(store, post_id, 0, crashing)
+    row = queue.item(store, post_id)
+    assert row is not None
+    assert (row.text, row.alternates, row.status) == ("hello", ["alt"], "awaiting_review")
+
+
+def test_pick_alternate_swaps_it_with_the_current_text(store: Store) -> None:
+    post_id = queue.add_for_review(store, "post", "chosen", ["other one", "third one"])
+    picked = queue.pick_alternate(store, post_id, 1, _never_refuses)
+    assert picked.text == "third one"
+    assert picked.alternates == ["other one", "chosen"]
+    with pytest.raises(queue.ReviewError, match="no alternate 5"):
+        queue.pick_alternate(store, post_id, 5, _never_refuses)
+
+
+def test_a_reply_edit_is_judged_as_a_reply_to_the_mention_author(store: Store) -> None:
+    store.insert_mentions([{"id": "77", "author_username": "harbour_cat", "text": "@bot hi"}])
+    post_id = queue.add_for_review(store, "reply", "@harbour_cat hello", mention_id="77")
+    seen: list[str | None] = []
+
+    def judge(text: str, reply_to: str | None) -> list[tuple[str, str]]:
+        seen.append(reply_to)
+        return []
+
+    queue.edit(store, post_id, "@harbour_cat hello again", judge)
+    assert seen == ["harbour_cat"]
+    item = queue.item(store, post_id)
+    assert item is not None and item.mention_author == "harbour_cat"
+
+
+def test_two_processes_racing_settle_each_item_exactly_once(tmp_path: Path, store: Store) -> None:
+    ids = [queue.add_for_review(store, "post", f"text {n}") for n in range(20)]
+    other = Store(store.path)  # a second connection, as the console or CLI would hold
+    outcomes: dict[str, list[int]] = {"approve": [], "reject": []}
+    barrier = threading.Barrier(2)
+
+    def run(name: str, target: Store) -> None:
+        barrier.wait()
+        for post_id in ids:
+            try:
+                getattr(queue, name)(target, post_id)
+                outcomes[name].append(post_id)
+            except queue.ReviewError:
+                pass
+
+    threads = [
+        threading.Thread(target=run, args=("approve", store)),
+        threading.Thread(target=run, args=("reject", other)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    other.close()
+    assert sorted(outcomes["approve"] + outcomes["reject"]) == ids
+    statuses = {queue.item(store, i).status for i in outcomes["approve"]}  # type: ignore[union-attr]
+    assert statuses <= {"approved"}
+
+
+def test_an_old_database_gains_the_alternates_column_and_keeps_its_rows(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    old = Store(config.db_path)
+    old.add_pending_post("post", "written before review mode existed")
+    columns = {row["name"] for row in old.query("PRAGMA table_info(posts)")}
+    assert "alternates" not in columns
+    queue.ensure_review_columns(old)
+    queue.ensure_review_columns(old)  # idempotent
+    columns = {row["name"] for row in old.query("PRAGMA table_info(posts)")}
+    assert "alternates" in columns
+    assert old.posts()[0]["text"] == "written before review mode existed"
+    post_id = queue.add_for_review(old, "post", "new", ["a"])
+    raw = old.query("SELECT alternates FROM posts WHERE id = ?", [post_id])[0]["alternates"]
+    assert json.loads(raw) == ["a"]
+    old.close()
