@@ -101,3 +101,12 @@ def test_a_non_numeric_id_is_a_usage_error(
 ) -> None:
     assert _run(config_path, "approve", "seven") == 2
     assert "ID" in capsys.readouterr().err
+
+
+def test_a_bad_review_mode_is_a_config_error_naming_the_key(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = workdir / "config.toml"
+    path.write_text('[review]\nposts = "sometimes"\n')
+    assert _run(path) == 2
+    assert "[review] posts" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.filters import Filters
-from bot.store import Store, utcnow
+from bot.store import Store, iso, utcnow
 from bot.store import review as queue
 from tests.daemon_fakes import make_config
 
@@ -183,3 +183,32 @@ def test_an_old_database_gains_the_alternates_column_and_keeps_its_rows(tmp_path
     raw = old.query("SELECT alternates FROM posts WHERE id = ?", [post_id])[0]["alternates"]
     assert json.loads(raw) == ["a"]
     old.close()
+
+
+def test_claim_approved_hands_an_item_to_the_outbox_once(store: Store) -> None:
+    post_id = queue.add_for_review(store, "post", "hello")
+    assert queue.claim_approved(store, post_id) is False  # not approved yet
+    queue.approve(store, post_id)
+    assert queue.claim_approved(store, post_id) is True
+    assert queue.claim_approved(store, post_id) is False  # a second sender gets nothing
+    assert store.posts()[0]["status"] == "pending"
+    assert queue.approved(store) == []
+
+
+def test_replies_to_mentions_past_max_age_expire(store: Store) -> None:
+    old, fresh = iso(utcnow() - timedelta(hours=3)), iso(utcnow())
+    store.insert_mentions(
+        [
+            {"id": "1", "author_username": "a", "text": "@b old", "created_at": old},
+            {"id": "2", "author_username": "c", "text": "@b new", "created_at": fresh},
+        ]
+    )
+    stale = queue.add_for_review(store, "reply", "@a late", mention_id="1")
+    approved_stale = queue.add_for_review(store, "reply", "@a later", mention_id="1")
+    queue.approve(store, approved_stale)
+    live = queue.add_for_review(store, "reply", "@c hi", mention_id="2")
+    cutoff = utcnow() - timedelta(hours=1)
+    expired = queue.expire_replies_to_old_mentions(store, cutoff, "mention older than max_age")
+    assert sorted(expired) == [stale, approved_stale]
+    assert queue.item(store, live).status == "awaiting_review"  # type: ignore[union-attr]
+    assert queue.item(store, stale).reason == "mention older than max_age"  # type: ignore[union-attr]

@@ -227,26 +227,65 @@ def reject(store: Store, post_id: int) -> ReviewItem:
     return _transition(store, post_id, REJECTED, reason="rejected by the operator")
 
 
+def claim_approved(store: Store, post_id: int) -> bool:
+    """Hand an approved item to the outbox: `approved` -> `pending`, compare-and-set.
+
+    From here on the usual outbox rules hold (sent once, reconciled after a crash, never
+    re-sent); False when the row is no longer approved (another sender took it).
+    """
+    with store.transaction() as db:
+        cursor = db.execute(
+            "UPDATE posts SET status = 'pending', updated_at = ? WHERE id = ? AND status = ?",
+            [iso(utcnow()), post_id, APPROVED],
+        )
+        return bool(cursor.rowcount == 1)
+
+
 def expire(store: Store, post_id: int, reason: str) -> ReviewItem:
     """Expire one awaiting item (too old to be worth sending): it is never sent."""
     return _transition(store, post_id, EXPIRED, reason=reason)
 
 
-def expire_older_than(store: Store, cutoff: datetime, reason: str) -> list[int]:
-    """Expire every awaiting item written before `cutoff`; returns their ids."""
+def expire_older_than(
+    store: Store, cutoff: datetime, reason: str, statuses: Sequence[str] = (AWAITING,)
+) -> list[int]:
+    """Expire every item in `statuses` (awaiting by default) written before `cutoff`."""
+    ensure_review_columns(store)
+    marks = ", ".join("?" for _ in statuses)
+    with store.transaction() as db:
+        ids = [
+            int(row[0])
+            for row in db.execute(
+                f"SELECT id FROM posts WHERE status IN ({marks}) AND created_at < ?",
+                [*statuses, iso(cutoff)],
+            ).fetchall()
+        ]
+        for post_id in ids:
+            db.execute(
+                f"UPDATE posts SET status = ?, reason = ?, updated_at = ? "
+                f"WHERE id = ? AND status IN ({marks})",
+                [EXPIRED, reason, iso(utcnow()), post_id, *statuses],
+            )
+    return ids
+
+
+def expire_replies_to_old_mentions(store: Store, cutoff: datetime, reason: str) -> list[int]:
+    """Expire awaiting or approved replies whose mention was written before `cutoff`."""
     ensure_review_columns(store)
     with store.transaction() as db:
         ids = [
             int(row[0])
             for row in db.execute(
-                "SELECT id FROM posts WHERE status = ? AND created_at < ?", [AWAITING, iso(cutoff)]
+                "SELECT p.id FROM posts p JOIN mentions m ON m.id = p.mention_id "
+                "WHERE p.kind = 'reply' AND p.status IN (?, ?) AND m.created_at < ?",
+                [AWAITING, APPROVED, iso(cutoff)],
             ).fetchall()
         ]
         for post_id in ids:
             db.execute(
                 "UPDATE posts SET status = ?, reason = ?, updated_at = ? "
-                "WHERE id = ? AND status = ?",
-                [EXPIRED, reason, iso(utcnow()), post_id, AWAITING],
+                "WHERE id = ? AND status IN (?, ?)",
+                [EXPIRED, reason, iso(utcnow()), post_id, AWAITING, APPROVED],
             )
     return ids
 
