@@ -119,6 +119,9 @@ class LoginThrottle:
             self._recent(client, now).append(now)
 
     def _recent(self, client: str, now: float) -> deque[float]:
+        # Forget clients whose failures are all past the window, so the table stays small.
+        for other in [k for k, v in self._failures.items() if v and now - v[-1] >= self.window]:
+            del self._failures[other]
         recent = self._failures.setdefault(client, deque())
         while recent and now - recent[0] >= self.window:
             recent.popleft()
