@@ -37,7 +37,7 @@ def test_review_json_lists_the_contract_fields(
     config_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = _store(config_path)
-    post_id = queue.add_for_review(store, "post", "waiting words", ["alt a", "alt b"])
+    post_id = queue.add_for_review(store, "post", "waiting words", ["alt a", "alt b"]).id
     store.close()
     assert _run(config_path, "--json") == 0
     items = json.loads(capsys.readouterr().out)
@@ -61,8 +61,8 @@ def test_approve_and_reject_then_the_queue_is_empty(
     config_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = _store(config_path)
-    one = queue.add_for_review(store, "post", "one")
-    two = queue.add_for_review(store, "post", "two")
+    one = queue.add_for_review(store, "post", "one").id
+    two = queue.add_for_review(store, "post", "two").id
     store.close()
     assert _run(config_path, "approve", str(one)) == 0
     assert _run(config_path, "reject", str(two)) == 0
@@ -84,7 +84,7 @@ def test_edit_passes_the_filters_or_names_the_refusing_one(
     config_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = _store(config_path)
-    post_id = queue.add_for_review(store, "post", "first words")
+    post_id = queue.add_for_review(store, "post", "first words").id
     store.close()
     assert _run(config_path, "edit", str(post_id), "wake the kraken") == 1
     err = capsys.readouterr().err

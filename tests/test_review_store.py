@@ -3,14 +3,13 @@ the filters, alternates, expiry, and old databases without the `alternates` colu
 
 from __future__ import annotations
 
-import json
 import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.filters import Filters
+from bot.daemon.review import filters_judge
 from bot.store import Store, iso, utcnow
 from bot.store import review as queue
 from tests.daemon_fakes import make_config
@@ -26,14 +25,14 @@ def store(tmp_path: Path) -> Store:
     opened.close()
 
 
-def _never_refuses(text: str, reply_to: str | None) -> list[tuple[str, str]]:
+def _never_refuses(text: str, item: queue.ReviewItem) -> list[tuple[str, str]]:
     return []
 
 
 def test_awaiting_lists_items_oldest_first_with_their_alternates(store: Store) -> None:
-    first = queue.add_for_review(store, "post", "first text", ["alt a", "first text", "alt b"])
-    second = queue.add_for_review(store, "post", "second text", ["x", "y", "z", "w"])
-    store.add_pending_post("post", "not for review")
+    first = queue.add_for_review(store, "post", "first text", ["alt a", "first text", "alt b"]).id
+    second = queue.add_for_review(store, "post", "second text", ["x", "y", "z", "w"]).id
+    store.add_post("post", "not for review")
     items = queue.awaiting(store)
     assert [i.id for i in items] == [first, second]
     # The chosen text is never its own alternate, and at most three are kept.
@@ -44,7 +43,7 @@ def test_awaiting_lists_items_oldest_first_with_their_alternates(store: Store) -
 
 
 def test_approve_is_compare_and_set_and_names_what_the_row_became(store: Store) -> None:
-    post_id = queue.add_for_review(store, "post", "hello")
+    post_id = queue.add_for_review(store, "post", "hello").id
     assert queue.approve(store, post_id).status == "approved"
     with pytest.raises(queue.ReviewError, match="is approved, not awaiting_review"):
         queue.reject(store, post_id)
@@ -58,28 +57,28 @@ def test_approve_is_compare_and_set_and_names_what_the_row_became(store: Store) 
 def test_unknown_id_and_non_review_rows_are_refused(store: Store) -> None:
     with pytest.raises(queue.ReviewError, match="no outbox row with id 99"):
         queue.approve(store, 99)
-    pending = store.add_pending_post("post", "already on its way")
+    pending = store.add_post("post", "already on its way").id
     with pytest.raises(queue.ReviewError, match="is pending"):
         queue.approve(store, pending)
-    assert store.posts()[0]["status"] == "pending"
+    assert store.posts()[0].status == "pending"
 
 
 def test_rejected_and_expired_items_leave_the_queue(store: Store) -> None:
-    kept = queue.add_for_review(store, "post", "keep me")
-    gone = queue.add_for_review(store, "post", "reject me")
+    kept = queue.add_for_review(store, "post", "keep me").id
+    gone = queue.add_for_review(store, "post", "reject me").id
     queue.reject(store, gone)
     assert [i.id for i in queue.awaiting(store)] == [kept]
     expired = queue.expire_older_than(store, utcnow() + timedelta(seconds=5), "too old")
     assert expired == [kept]
     row = queue.item(store, kept)
-    assert row is not None and row.status == "expired" and row.reason == "too old"
+    assert row is not None and row.status == "expired" and row.row.reason == "too old"
     assert queue.item(store, gone).status == "rejected"  # type: ignore[union-attr]
 
 
 def test_edit_must_pass_the_filters_and_says_which_refused(tmp_path: Path, store: Store) -> None:
     config = make_config(tmp_path, filters={"blocked_words": ["kraken"]})
-    judge = queue.filters_judge(Filters.from_config(config))
-    post_id = queue.add_for_review(store, "post", "original words here")
+    judge = filters_judge(config, store)
+    post_id = queue.add_for_review(store, "post", "original words here").id
     with pytest.raises(queue.EditRefused) as refused:
         queue.edit(store, post_id, "release the kraken at https://example.com now", judge)
     rules = [rule for rule, _ in refused.value.refusals]
@@ -93,7 +92,7 @@ def test_edit_must_pass_the_filters_and_says_which_refused(tmp_path: Path, store
 
 
 def test_an_edit_of_a_settled_item_is_refused(store: Store) -> None:
-    post_id = queue.add_for_review(store, "post", "hello")
+    post_id = queue.add_for_review(store, "post", "hello").id
     queue.approve(store, post_id)
     with pytest.raises(queue.ReviewError, match="is approved"):
         queue.edit(store, post_id, "something else entirely", _never_refuses)
@@ -101,9 +100,9 @@ def test_an_edit_of_a_settled_item_is_refused(store: Store) -> None:
 
 
 def test_a_judge_that_crashes_midway_leaves_the_row_as_it_was(store: Store) -> None:
-    post_id = queue.add_for_review(store, "post", "hello", ["alt"])
+    post_id = queue.add_for_review(store, "post", "hello", ["alt"]).id
 
-    def crashing(text: str, reply_to: str | None) -> list[tuple[str, str]]:
+    def crashing(text: str, item: queue.ReviewItem) -> list[tuple[str, str]]:
         raise RuntimeError("filters blew up")
 
     with pytest.raises(RuntimeError):
@@ -116,7 +115,7 @@ def test_a_judge_that_crashes_midway_leaves_the_row_as_it_was(store: Store) -> N
 
 
 def test_pick_alternate_swaps_it_with_the_current_text(store: Store) -> None:
-    post_id = queue.add_for_review(store, "post", "chosen", ["other one", "third one"])
+    post_id = queue.add_for_review(store, "post", "chosen", ["other one", "third one"]).id
     picked = queue.pick_alternate(store, post_id, 1, _never_refuses)
     assert picked.text == "third one"
     assert picked.alternates == ["other one", "chosen"]
@@ -126,11 +125,11 @@ def test_pick_alternate_swaps_it_with_the_current_text(store: Store) -> None:
 
 def test_a_reply_edit_is_judged_as_a_reply_to_the_mention_author(store: Store) -> None:
     store.insert_mentions([{"id": "77", "author_username": "harbour_cat", "text": "@bot hi"}])
-    post_id = queue.add_for_review(store, "reply", "@harbour_cat hello", mention_id="77")
+    post_id = queue.add_for_review(store, "reply", "@harbour_cat hello", mention_id="77").id
     seen: list[str | None] = []
 
-    def judge(text: str, reply_to: str | None) -> list[tuple[str, str]]:
-        seen.append(reply_to)
+    def judge(text: str, item: queue.ReviewItem) -> list[tuple[str, str]]:
+        seen.append(item.mention_author)
         return []
 
     queue.edit(store, post_id, "@harbour_cat hello again", judge)
@@ -140,7 +139,7 @@ def test_a_reply_edit_is_judged_as_a_reply_to_the_mention_author(store: Store) -
 
 
 def test_two_processes_racing_settle_each_item_exactly_once(tmp_path: Path, store: Store) -> None:
-    ids = [queue.add_for_review(store, "post", f"text {n}") for n in range(20)]
+    ids = [queue.add_for_review(store, "post", f"text {n}").id for n in range(20)]
     other = Store(store.path)  # a second connection, as the console or CLI would hold
     outcomes: dict[str, list[int]] = {"approve": [], "reject": []}
     barrier = threading.Barrier(2)
@@ -168,30 +167,13 @@ def test_two_processes_racing_settle_each_item_exactly_once(tmp_path: Path, stor
     assert statuses <= {"approved"}
 
 
-def test_an_old_database_gains_the_alternates_column_and_keeps_its_rows(tmp_path: Path) -> None:
-    config = make_config(tmp_path)
-    old = Store(config.db_path)
-    old.add_pending_post("post", "written before review mode existed")
-    columns = {row["name"] for row in old.query("PRAGMA table_info(posts)")}
-    assert "alternates" not in columns
-    queue.ensure_review_columns(old)
-    queue.ensure_review_columns(old)  # idempotent
-    columns = {row["name"] for row in old.query("PRAGMA table_info(posts)")}
-    assert "alternates" in columns
-    assert old.posts()[0]["text"] == "written before review mode existed"
-    post_id = queue.add_for_review(old, "post", "new", ["a"])
-    raw = old.query("SELECT alternates FROM posts WHERE id = ?", [post_id])[0]["alternates"]
-    assert json.loads(raw) == ["a"]
-    old.close()
-
-
 def test_claim_approved_hands_an_item_to_the_outbox_once(store: Store) -> None:
-    post_id = queue.add_for_review(store, "post", "hello")
+    post_id = queue.add_for_review(store, "post", "hello").id
     assert queue.claim_approved(store, post_id) is False  # not approved yet
     queue.approve(store, post_id)
     assert queue.claim_approved(store, post_id) is True
     assert queue.claim_approved(store, post_id) is False  # a second sender gets nothing
-    assert store.posts()[0]["status"] == "pending"
+    assert store.posts()[0].status == "pending"
     assert queue.approved(store) == []
 
 
@@ -201,14 +183,27 @@ def test_replies_to_mentions_past_max_age_expire(store: Store) -> None:
         [
             {"id": "1", "author_username": "a", "text": "@b old", "created_at": old},
             {"id": "2", "author_username": "c", "text": "@b new", "created_at": fresh},
+            {"id": "3", "author_username": "d", "text": "@b old too", "created_at": old},
         ]
     )
-    stale = queue.add_for_review(store, "reply", "@a late", mention_id="1")
-    approved_stale = queue.add_for_review(store, "reply", "@a later", mention_id="1")
+    stale = queue.add_for_review(store, "reply", "@a late", mention_id="1").id
+    approved_stale = queue.add_for_review(store, "reply", "@d later", mention_id="3").id
     queue.approve(store, approved_stale)
-    live = queue.add_for_review(store, "reply", "@c hi", mention_id="2")
+    live = queue.add_for_review(store, "reply", "@c hi", mention_id="2").id
     cutoff = utcnow() - timedelta(hours=1)
     expired = queue.expire_replies_to_old_mentions(store, cutoff, "mention older than max_age")
     assert sorted(expired) == [stale, approved_stale]
     assert queue.item(store, live).status == "awaiting_review"  # type: ignore[union-attr]
-    assert queue.item(store, stale).reason == "mention older than max_age"  # type: ignore[union-attr]
+    assert queue.item(store, stale).row.reason == "mention older than max_age"  # type: ignore[union-attr]
+    # The mention is settled with it: never answered, and why.
+    mentions = {m.id: m for m in store.mentions()}
+    assert (mentions["1"].status, mentions["1"].reason) == ("ignored", "mention older than max_age")
+    assert mentions["2"].status == "new"
+
+
+def test_a_rejected_reply_settles_its_mention_and_frees_it_for_nothing_else(store: Store) -> None:
+    store.insert_mentions([{"id": "9", "author_username": "a", "text": "@b hi"}])
+    reply = queue.add_for_review(store, "reply", "@a hello", mention_id="9").id
+    queue.reject(store, reply)
+    mention = store.mentions()[0]
+    assert (mention.status, mention.reason) == ("ignored", "reply rejected by the operator")

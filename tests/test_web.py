@@ -191,7 +191,7 @@ def test_a_wrong_bearer_gets_401_even_with_a_session(app_client: TestClient) -> 
 def test_a_session_post_without_the_csrf_token_is_403_and_changes_nothing(
     app_client: TestClient, store: Store
 ) -> None:
-    post_id = queue.add_for_review(store, "post", "waiting")
+    post_id = queue.add_for_review(store, "post", "waiting").id
     sign_in(app_client)
     for data in ({}, {"csrf_token": "forged"}):
         response = app_client.post(f"/queue/{post_id}/approve", data=data)
@@ -210,7 +210,7 @@ def test_a_session_post_without_the_csrf_token_is_403_and_changes_nothing(
 
 
 def test_csrf_token_in_the_header_is_accepted(app_client: TestClient, store: Store) -> None:
-    post_id = queue.add_for_review(store, "post", "waiting")
+    post_id = queue.add_for_review(store, "post", "waiting").id
     csrf = sign_in(app_client)
     response = app_client.post(
         f"/queue/{post_id}/reject",
@@ -221,7 +221,7 @@ def test_csrf_token_in_the_header_is_accepted(app_client: TestClient, store: Sto
 
 
 def test_bearer_posts_need_no_csrf_token(app_client: TestClient, store: Store) -> None:
-    post_id = queue.add_for_review(store, "post", "waiting")
+    post_id = queue.add_for_review(store, "post", "waiting").id
     response = app_client.post(f"/queue/{post_id}/approve", headers=bearer())
     assert response.status_code == 200 and response.json()["status"] == "approved"
     again = app_client.post(f"/queue/{post_id}/approve", headers=bearer())
@@ -281,8 +281,8 @@ def _item_blocks(html: str) -> dict[str, str]:
 
 def test_queue_items_follow_the_console_contract(app_client: TestClient, store: Store) -> None:
     store.insert_mentions([{"id": "55", "author_username": "harbour_cat", "text": "@unit hi?"}])
-    post_id = queue.add_for_review(store, "post", "a <b>bold</b> post", ["alt one", "alt two"])
-    reply_id = queue.add_for_review(store, "reply", "@harbour_cat hello", mention_id="55")
+    post_id = queue.add_for_review(store, "post", "a <b>bold</b> post", ["alt one", "alt two"]).id
+    reply_id = queue.add_for_review(store, "reply", "@harbour_cat hello", mention_id="55").id
     sign_in(app_client)
     page = app_client.get("/queue").text
     blocks = _item_blocks(page)
@@ -305,7 +305,7 @@ def test_queue_items_follow_the_console_contract(app_client: TestClient, store: 
 def test_edit_without_script_opens_in_the_page_and_save_shows_the_new_text(
     app_client: TestClient, store: Store
 ) -> None:
-    post_id = queue.add_for_review(store, "post", "first words")
+    post_id = queue.add_for_review(store, "post", "first words").id
     csrf = sign_in(app_client)
     opened = _item_blocks(app_client.get(f"/queue?edit={post_id}").text)[str(post_id)]
     assert "<textarea" in opened.split("<template")[0] and "Save</button>" in opened
@@ -318,7 +318,7 @@ def test_edit_without_script_opens_in_the_page_and_save_shows_the_new_text(
 def test_an_edit_the_filters_refuse_is_shown_with_the_rule(
     app_client: TestClient, store: Store
 ) -> None:
-    post_id = queue.add_for_review(store, "post", "first words")
+    post_id = queue.add_for_review(store, "post", "first words").id
     csrf = sign_in(app_client)
     refused = app_client.post(
         f"/queue/{post_id}/edit", data={"csrf_token": csrf, "text": "summon the kraken"}
@@ -334,8 +334,8 @@ def test_an_edit_the_filters_refuse_is_shown_with_the_rule(
 
 
 def test_approve_reject_and_pick_from_the_page(app_client: TestClient, store: Store) -> None:
-    one = queue.add_for_review(store, "post", "one", [GOOD_TEXT])
-    two = queue.add_for_review(store, "post", "two")
+    one = queue.add_for_review(store, "post", "one", [GOOD_TEXT]).id
+    two = queue.add_for_review(store, "post", "two").id
     csrf = sign_in(app_client)
     picked = app_client.post(f"/queue/{one}/pick", data={"csrf_token": csrf, "index": "0"})
     assert f'data-field="text">{GOOD_TEXT}</p>' in picked.text
@@ -356,7 +356,7 @@ def test_the_queue_sees_rows_another_process_writes_meanwhile(
     sign_in(app_client)
     assert app_client.get("/queue.json").json()["items"] == []
     daemon_side = Store(config.db_path)  # the daemon's own connection to the same file
-    post_id = queue.add_for_review(daemon_side, "post", "fresh from the daemon")
+    post_id = queue.add_for_review(daemon_side, "post", "fresh from the daemon").id
     daemon_side.close()
     assert [i["id"] for i in app_client.get("/queue.json").json()["items"]] == [post_id]
     fragment = app_client.get("/queue?fragment=1").text
@@ -367,22 +367,24 @@ def test_overview_shows_health_budget_next_jobs_and_model(
     app_client: TestClient, store: Store
 ) -> None:
     store.beat()
+    store.set_state("dry_run", "false")  # the daemon last ran live: the live budget is shown
     store.set_state("next_run:post", iso(utcnow()))
     store.add_model_version("v7", "/nowhere/v7", base="gpt2", eval_loss=3.25, train_loss=3.0)
     store.set_current_model("v7")
     for n in range(3):
-        row = store.add_pending_post("post", f"sent {n}")
-        store.mark_post(row, "posted", tweet_id=str(n))
+        row = store.add_post("post", f"sent {n}").id
+        store.mark_post(row, "posted", remote_id=str(n))
     queue.add_for_review(store, "post", "waiting")
     sign_in(app_client)
     data = app_client.get("/index.json").json()
     assert data["health"]["fresh"] is True
-    assert data["budget"]["today"] == {"used": 3, "limit": 10, "share": 0.3}
+    # A post awaiting review holds its place in the budget, like a pending one.
+    assert data["budget"]["today"] == {"used": 4, "limit": 10, "share": 0.4}
     assert set(data["next_runs"]) == {"post"}
     assert data["model"] == {"version": "v7", "eval_loss": 3.25}
     assert data["awaiting_review"] == 1
     page = app_client.get("/").text
-    assert "daemon alive" in page and 'value="0.3"' in page and "v7" in page
+    assert "daemon alive" in page and 'value="0.4"' in page and "v7" in page
     assert "1 awaiting review" in page
 
 
@@ -390,9 +392,9 @@ def test_outbox_shows_every_row_with_status_and_reason(
     app_client: TestClient, store: Store
 ) -> None:
     store.record_skip("post", "no candidate passed the filters")
-    sent = store.add_pending_post("post", "made it")
-    store.mark_post(sent, "posted", tweet_id="9")
-    queue.reject(store, queue.add_for_review(store, "post", "not this one"))
+    sent = store.add_post("post", "made it").id
+    store.mark_post(sent, "posted", remote_id="9")
+    queue.reject(store, queue.add_for_review(store, "post", "not this one").id)
     sign_in(app_client)
     rows = app_client.get("/outbox.json").json()["rows"]
     assert [(r["status"], r["reason"]) for r in rows] == [

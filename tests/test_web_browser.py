@@ -68,8 +68,8 @@ def test_sign_in_edit_save_approve_and_reject_in_the_browser(
     page: Page, web: WebProcess, home: Path
 ) -> None:
     store = _store(home)
-    first = queue.add_for_review(store, "post", "a post waiting for the operator", ["other take"])
-    second = queue.add_for_review(store, "post", "a post the operator turns down")
+    first = queue.add_for_review(store, "post", "a post waiting for the operator", ["other"]).id
+    second = queue.add_for_review(store, "post", "a post the operator turns down").id
     store.close()
 
     _sign_in(page, web)
@@ -105,7 +105,7 @@ def test_the_queue_refreshes_itself_but_never_replaces_an_open_edit(
     page: Page, web: WebProcess, home: Path
 ) -> None:
     store = _store(home)
-    editing = queue.add_for_review(store, "post", "an item being edited")
+    editing = queue.add_for_review(store, "post", "an item being edited").id
     store.close()
     _sign_in(page, web)
     item = _item(page, editing)
@@ -113,13 +113,13 @@ def test_the_queue_refreshes_itself_but_never_replaces_an_open_edit(
     item.locator("textarea").fill("half-typed words")
 
     store = _store(home)  # the daemon writes a new item meanwhile, from another process
-    arrived = queue.add_for_review(store, "post", "a new item from the daemon")
+    arrived = queue.add_for_review(store, "post", "a new item from the daemon").id
     store.close()
     expect(_item(page, arrived)).to_be_visible(timeout=20_000)
     expect(_item(page, editing).locator("textarea")).to_have_value("half-typed words")
 
     store = _store(home)  # the open item is edited elsewhere: the page keeps the operator's text
-    queue.edit(store, editing, "changed by the CLI", lambda text, to: [])
+    queue.edit(store, editing, "changed by the CLI", lambda text, item: [])
     store.close()
     page.wait_for_timeout(6_500)  # past one refresh period
     expect(_item(page, editing).locator("textarea")).to_have_value("half-typed words")
@@ -130,7 +130,7 @@ def test_without_a_session_pages_go_to_login_and_a_post_without_csrf_is_403(
     page: Page, web: WebProcess, home: Path
 ) -> None:
     store = _store(home)
-    post_id = queue.add_for_review(store, "post", "stays waiting")
+    post_id = queue.add_for_review(store, "post", "stays waiting").id
     store.close()
     for path in ("/", "/queue", "/outbox", "/mentions", "/models", "/corpus"):
         page.goto(web.base_url + path)

@@ -9,6 +9,7 @@ sentence.
 
 from __future__ import annotations
 
+import html
 import math
 import random
 import re
@@ -21,10 +22,12 @@ from bot.filters import MENTION_PATTERN, Filters, Verdict, failed
 from bot.generation import Candidate
 from bot.logging import get_logger
 from bot.platform.base import Mention
-from bot.textlen import MAX_WEIGHTED_LENGTH, URL_PATTERN, trim_to_length, weighted_length
+from bot.textlen import MAX_WEIGHTED_LENGTH, strip_urls, trim_to_length, weighted_length
 
 log = get_logger(__name__)
 
+# How many alternates an approve-mode draft tries to keep beside its chosen text.
+REVIEW_ALTERNATES = 3
 # How sharply selection prefers confident candidates: weights are exp(mean_logprob / T).
 SELECTION_TEMPERATURE = 0.5
 
@@ -87,9 +90,12 @@ class Draft:
 
 
 def reply_context(mention_text: str) -> str:
-    """The mention's text as the model sees it: without @handles and links, spaces collapsed."""
-    text = MENTION_PATTERN.sub(" ", mention_text)
-    text = URL_PATTERN.sub(" ", text)
+    """The mention's text as the model sees it: without @handles and links, spaces collapsed.
+
+    X sends text HTML-escaped ("&amp;", "&lt;"); the model was trained on unescaped text.
+    """
+    text = MENTION_PATTERN.sub(" ", html.unescape(mention_text))
+    text = strip_urls(text)
     return " ".join(text.split())
 
 
@@ -106,6 +112,7 @@ class Composer:
         self.generator = generator
         self.filters = filters
         self.settings = config.generation
+        self.review = config.review
         self.rng = rng or random.Random()
 
     def post(self, prompt: str | None = None) -> Draft:
@@ -140,14 +147,20 @@ class Composer:
     ) -> Draft:
         version = self.generator.version
         judged: list[JudgedCandidate] = []
-        for _ in range(self.settings.max_attempts):
+        # In approve mode the operator gets two or three alternates to pick from, so rounds
+        # go on (within max_attempts) until that many more candidates have passed.
+        approve = (self.review.posts if kind == "post" else self.review.replies) == "approve"
+        wanted = 1 + REVIEW_ALTERNATES if approve else 1
+        passing: list[JudgedCandidate] = []
+        for attempt in range(self.settings.max_attempts):
             generated = self.generator.generate_scored(
                 prompt, self.settings.candidates, context=context
             )
             round_ = [self._judge(c, handle) for c in generated]
             judged += round_
-            passing = [c for c in round_ if c.passed]
-            if passing:
+            passing += [c for c in round_ if c.passed]
+            distinct = {c.text for c in passing}
+            if passing and (len(distinct) >= wanted or attempt + 1 == self.settings.max_attempts):
                 chosen = self._select(passing)
                 return Draft(
                     kind,

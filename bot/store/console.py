@@ -1,7 +1,7 @@
 """Read-only queries behind the operator console's pages (the console writes nothing here).
 
 The console is a view of the database the daemon writes, from another process: each function
-reads committed rows only (WAL lets it do so while the daemon writes).
+reads committed rows in one snapshot (WAL lets it do so while the daemon writes).
 """
 
 from __future__ import annotations
@@ -11,20 +11,10 @@ from typing import Any
 from bot.store import Store
 
 
-def next_runs(store: Store) -> dict[str, str]:
-    """Job name -> when the scheduler last planned to run it next (ISO UTC)."""
-    rows = store.query("SELECT key, value FROM state WHERE key LIKE 'next_run:%' ORDER BY key")
-    return {row["key"].removeprefix("next_run:"): row["value"] for row in rows}
-
-
-def outbox_rows(store: Store, limit: int = 1000) -> list[dict[str, Any]]:
-    """Outbox rows, newest first, with their status and reason."""
-    return store.query("SELECT * FROM posts ORDER BY id DESC LIMIT ?", [limit])
-
-
 def count_by_status(store: Store) -> dict[str, int]:
     """How many outbox rows are in each status."""
-    rows = store.query("SELECT status, count(*) AS n FROM posts GROUP BY status")
+    with store.snapshot() as conn:
+        rows = conn.execute("SELECT status, count(*) AS n FROM posts GROUP BY status").fetchall()
     return {row["status"]: int(row["n"]) for row in rows}
 
 
@@ -33,10 +23,13 @@ def mentions_with_replies(store: Store, limit: int = 1000) -> list[dict[str, Any
 
     `reply_*` are None when no outbox row refers to the mention (never looked at yet).
     """
-    return store.query(
-        "SELECT m.*, p.id AS reply_post_id, p.status AS reply_status, p.text AS reply_text, "
-        "p.reason AS reply_reason FROM mentions m LEFT JOIN posts p ON p.id = ("
-        "  SELECT max(id) FROM posts WHERE mention_id = m.id"
-        ") ORDER BY m.created_at DESC, m.id DESC LIMIT ?",
-        [limit],
-    )
+    with store.snapshot() as conn:
+        rows = conn.execute(
+            "SELECT m.*, p.id AS reply_post_id, p.status AS reply_status, "
+            "p.text AS reply_text, p.reason AS reply_reason FROM mentions m "
+            "LEFT JOIN posts p ON p.id = ("
+            "  SELECT max(id) FROM posts WHERE mention_id = m.id AND network = m.network"
+            ") ORDER BY m.created_at DESC, m.id DESC LIMIT ?",
+            [limit],
+        ).fetchall()
+    return [dict(row) for row in rows]

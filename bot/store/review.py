@@ -1,32 +1,44 @@
 """The review queue's queries: outbox rows waiting for an operator, and their transitions.
 
 A post or reply written in approve mode is `awaiting_review`, with two or three `alternates`
-(other candidates that passed the filters) in a JSON list column. The operator approves,
-rejects, edits the text or swaps in an alternate; an item nobody acts on expires. Every
-transition is a compare-and-set on the current status inside one transaction, so a console, the
-CLI and the daemon racing on the same row (each its own process on one SQLite file) settle it
-exactly once: the loser is told what the row has become instead of overwriting it.
+(other candidates that passed the filters). The operator approves, rejects, edits the text or
+swaps in an alternate; an item nobody acts on expires. Every transition is a compare-and-set
+on the current status (`Store.mark_post` with `POST_TRANSITIONS`, or an UPDATE naming the
+status it expects), so a console, the CLI and the daemon racing on one row (each its own
+process on one SQLite file) settle it exactly once: the loser is told what the row has become
+instead of overwriting it.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from bot.errors import UsageError
-from bot.store import Store, iso, utcnow
+from bot.store import (
+    MentionStatus,
+    Network,
+    OutboxRow,
+    PostKind,
+    PostStatus,
+    Store,
+    iso,
+    utcnow,
+)
 
-AWAITING = "awaiting_review"
-APPROVED = "approved"
-REJECTED = "rejected"
-EXPIRED = "expired"
-REVIEW_STATUSES = (AWAITING, APPROVED, REJECTED, EXPIRED)
+AWAITING = PostStatus.AWAITING_REVIEW
+APPROVED = PostStatus.APPROVED
+REJECTED = PostStatus.REJECTED
+EXPIRED = PostStatus.EXPIRED
+# At most this many alternates are kept with an item (DESIGN.md: two or three).
+MAX_ALTERNATES = 3
 
-# The filters' verdict on a text: (rule, reason) for every rule that refused it.
-TextJudge = Callable[[str, str | None], list[tuple[str, str]]]
+# The filters' verdict on a new text for an item: (rule, reason) for every rule that refused
+# it. Built outside the store (bot/daemon/review.py), which knows no filters.
+TextJudge = Callable[[str, "ReviewItem"], list[tuple[str, str]]]
 
 
 class ReviewError(UsageError):
@@ -47,149 +59,123 @@ class EditRefused(ReviewError):
 
 @dataclass(frozen=True)
 class ReviewItem:
-    """One outbox row as the review queue shows it."""
+    """One outbox row as the review queue shows it, with the mention a reply answers."""
 
-    id: int
-    kind: str  # post | reply
-    network: str
-    text: str
-    status: str
-    alternates: list[str] = field(default_factory=list)
-    created_at: str = ""
-    updated_at: str = ""
-    prompt: str | None = None
-    model_version: str | None = None
-    mention_id: str | None = None
-    in_reply_to_id: str | None = None
-    reason: str | None = None
-    # For replies: who wrote the mention and what it said, so the operator sees the context.
+    row: OutboxRow
     mention_author: str | None = None
     mention_text: str | None = None
 
+    @property
+    def id(self) -> int:
+        return self.row.id
+
+    @property
+    def text(self) -> str:
+        return self.row.text or ""
+
+    @property
+    def status(self) -> PostStatus:
+        return self.row.status
+
+    @property
+    def kind(self) -> PostKind:
+        return self.row.kind
+
+    @property
+    def network(self) -> str:
+        return self.row.network
+
+    @property
+    def alternates(self) -> list[str]:
+        return list(self.row.alternates)
+
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form `review --json` and the console's twins give."""
-        return {
-            "id": self.id,
-            "text": self.text,
-            "network": self.network,
-            "kind": self.kind,
-            "status": self.status,
-            "alternates": list(self.alternates),
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "prompt": self.prompt,
-            "model_version": self.model_version,
-            "mention_id": self.mention_id,
-            "in_reply_to_id": self.in_reply_to_id,
-            "reason": self.reason,
-            "mention_author": self.mention_author,
-            "mention_text": self.mention_text,
-        }
-
-
-def ensure_review_columns(store: Store) -> None:
-    """Add the `alternates` column to the outbox when this database lacks it (idempotent).
-
-    Kept out of the numbered migrations so this module merges without touching the store's
-    schema file; it becomes a numbered migration when the store's layout settles.
-    """
-    with store.transaction() as db:
-        columns = {row[1] for row in db.execute("PRAGMA table_info(posts)").fetchall()}
-        if "alternates" not in columns:
-            db.execute("ALTER TABLE posts ADD COLUMN alternates TEXT")
+        """The JSON form `review --json` and the console's twins give (id, text, network,
+        kind, status, alternates, and the rest of the outbox row)."""
+        out = self.row.to_dict()
+        out.update(
+            text=self.text, mention_author=self.mention_author, mention_text=self.mention_text
+        )
+        return out
 
 
 _SELECT = (
-    "SELECT p.*, m.author_username AS mention_author, m.text AS mention_text "
-    "FROM posts p LEFT JOIN mentions m ON m.id = p.mention_id"
+    "SELECT p.*, m.author_username AS mention_author, m.text AS mention_text FROM posts p "
+    "LEFT JOIN mentions m ON m.id = p.mention_id AND m.network = p.network"
 )
 
 
-def _item(row: dict[str, Any]) -> ReviewItem:
-    raw = row.get("alternates")
-    try:
-        alternates = [str(a) for a in json.loads(raw)] if raw else []
-    except (TypeError, ValueError):
-        alternates = []  # a hand-edited cell must not break the whole queue
-    return ReviewItem(
-        id=int(row["id"]),
-        kind=row["kind"],
-        network=row.get("network") or "x",
-        text=row["text"] or "",
-        status=row["status"],
-        alternates=alternates,
-        created_at=row["created_at"] or "",
-        updated_at=row["updated_at"] or "",
-        prompt=row.get("prompt"),
-        model_version=row.get("model_version"),
-        mention_id=row.get("mention_id"),
-        in_reply_to_id=row.get("in_reply_to_id"),
-        reason=row.get("reason"),
-        mention_author=row.get("mention_author"),
-        mention_text=row.get("mention_text"),
-    )
+def _items(store: Store, where: str, params: Sequence[object]) -> list[ReviewItem]:
+    with store.snapshot() as conn:
+        rows = conn.execute(f"{_SELECT} WHERE {where} ORDER BY p.id", list(params)).fetchall()
+    return [ReviewItem(OutboxRow.from_sql(r), r["mention_author"], r["mention_text"]) for r in rows]
 
 
 def add_for_review(
     store: Store,
-    kind: str,
+    kind: PostKind | str,
     text: str,
     alternates: Sequence[str] = (),
     *,
+    network: Network | str = Network.X,
+    dry_run: bool = False,
     prompt: str | None = None,
     model_version: str | None = None,
     mention_id: str | None = None,
     in_reply_to_id: str | None = None,
-) -> int:
-    """Write a chosen candidate as `awaiting_review` with its alternates; returns the row id."""
-    ensure_review_columns(store)
-    now = iso(utcnow())
-    with store.transaction() as db:
-        table = db.table("posts")
-        table.insert(
-            {
-                "kind": kind,
-                "text": text,
-                "status": AWAITING,
-                "alternates": json.dumps([a for a in alternates if a != text][:3]),
-                "prompt": prompt,
-                "model_version": model_version,
-                "mention_id": mention_id,
-                "in_reply_to_id": in_reply_to_id,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-        return int(table.last_pk)  # type: ignore[arg-type]
+) -> OutboxRow:
+    """Write a chosen candidate as `awaiting_review` with up to three other candidates.
+
+    Raises ReplyExists (from the store) when the mention already has a live reply.
+    """
+    others = list(dict.fromkeys(a for a in alternates if a and a != text))[:MAX_ALTERNATES]
+    return store.add_post(
+        kind,
+        text,
+        status=AWAITING,
+        alternates=others,
+        network=network,
+        dry_run=dry_run,
+        prompt=prompt,
+        model_version=model_version,
+        mention_id=mention_id,
+        in_reply_to_id=in_reply_to_id,
+    )
 
 
 def awaiting(store: Store) -> list[ReviewItem]:
     """Items waiting for the operator, oldest first (the order they would have been sent)."""
-    ensure_review_columns(store)
-    rows = store.query(f"{_SELECT} WHERE p.status = ? ORDER BY p.id", [AWAITING])
-    return [_item(row) for row in rows]
+    return _items(store, "p.status = ?", [str(AWAITING)])
 
 
-def approved(store: Store, kind: str | None = None) -> list[ReviewItem]:
+def approved(
+    store: Store,
+    kind: PostKind | str | None = None,
+    *,
+    network: Network | str | None = None,
+    dry_run: bool | None = None,
+) -> list[ReviewItem]:
     """Approved items not yet handed to the outbox, oldest first (what the daemon sends)."""
-    ensure_review_columns(store)
-    if kind is None:
-        rows = store.query(f"{_SELECT} WHERE p.status = ? ORDER BY p.id", [APPROVED])
-    else:
-        rows = store.query(
-            f"{_SELECT} WHERE p.status = ? AND p.kind = ? ORDER BY p.id", [APPROVED, kind]
-        )
-    return [_item(row) for row in rows]
+    where, params = ["p.status = ?"], [str(APPROVED)]
+    if kind is not None:
+        where.append("p.kind = ?")
+        params.append(str(PostKind(kind)))
+    if network is not None:
+        where.append("p.network = ?")
+        params.append(str(Network(network)))
+    if dry_run is not None:
+        where.append("p.dry_run = ?")
+        params.append(str(int(dry_run)))
+    return _items(store, " AND ".join(where), params)
 
 
 def item(store: Store, post_id: int) -> ReviewItem | None:
     """One outbox row as a review item, whatever its status; None when there is none."""
-    ensure_review_columns(store)
-    rows = store.query(f"{_SELECT} WHERE p.id = ?", [post_id])
-    return _item(rows[0]) if rows else None
+    found = _items(store, "p.id = ?", [post_id])
+    return found[0] if found else None
 
 
-def _require(store: Store, post_id: int, expected: str = AWAITING) -> ReviewItem:
+def _require(store: Store, post_id: int, expected: PostStatus = AWAITING) -> ReviewItem:
     found = item(store, post_id)
     if found is None:
         raise ReviewError(f"no outbox row with id {post_id}")
@@ -199,18 +185,19 @@ def _require(store: Store, post_id: int, expected: str = AWAITING) -> ReviewItem
 
 
 def _transition(
-    store: Store, post_id: int, new_status: str, *, reason: str | None = None
+    store: Store,
+    post_id: int,
+    target: PostStatus,
+    reason: str,
+    mention_reason: str | None = None,
 ) -> ReviewItem:
-    """Compare-and-set `awaiting_review` -> `new_status`; a row in any other state is refused."""
-    ensure_review_columns(store)
-    with store.transaction() as db:
-        cursor = db.execute(
-            "UPDATE posts SET status = ?, reason = coalesce(?, reason), updated_at = ? "
-            "WHERE id = ? AND status = ?",
-            [new_status, reason, iso(utcnow()), post_id, AWAITING],
-        )
-        changed = cursor.rowcount
-    if changed != 1:
+    """Compare-and-set `awaiting_review` -> `target`; a row in any other state is refused.
+
+    With `mention_reason`, a reply's mention is marked ignored in the same transaction: a
+    reply the operator turned down (or that expired) is not drafted again.
+    """
+    mention = (MentionStatus.IGNORED, mention_reason) if mention_reason else None
+    if not store.mark_post(post_id, target, expected={AWAITING}, reason=reason, mention=mention):
         _require(store, post_id)  # raises, naming what the row is now
     result = item(store, post_id)
     assert result is not None
@@ -219,12 +206,19 @@ def _transition(
 
 def approve(store: Store, post_id: int) -> ReviewItem:
     """Approve an awaiting item: the daemon sends it under the usual outbox rules."""
-    return _transition(store, post_id, APPROVED, reason="approved by the operator")
+    return _transition(store, post_id, APPROVED, "approved by the operator")
 
 
 def reject(store: Store, post_id: int) -> ReviewItem:
     """Reject an awaiting item: it is never sent."""
-    return _transition(store, post_id, REJECTED, reason="rejected by the operator")
+    return _transition(
+        store, post_id, REJECTED, "rejected by the operator", "reply rejected by the operator"
+    )
+
+
+def expire(store: Store, post_id: int, reason: str) -> ReviewItem:
+    """Expire one awaiting item (too old to be worth sending): it is never sent."""
+    return _transition(store, post_id, EXPIRED, reason, f"reply expired: {reason}")
 
 
 def claim_approved(store: Store, post_id: int) -> bool:
@@ -233,80 +227,67 @@ def claim_approved(store: Store, post_id: int) -> bool:
     From here on the usual outbox rules hold (sent once, reconciled after a crash, never
     re-sent); False when the row is no longer approved (another sender took it).
     """
-    with store.transaction() as db:
-        cursor = db.execute(
-            "UPDATE posts SET status = 'pending', updated_at = ? WHERE id = ? AND status = ?",
-            [iso(utcnow()), post_id, APPROVED],
-        )
-        return bool(cursor.rowcount == 1)
+    return store.mark_post(post_id, PostStatus.PENDING, expected={APPROVED}, reason=None)
 
 
-def expire(store: Store, post_id: int, reason: str) -> ReviewItem:
-    """Expire one awaiting item (too old to be worth sending): it is never sent."""
-    return _transition(store, post_id, EXPIRED, reason=reason)
-
-
-def expire_older_than(
-    store: Store, cutoff: datetime, reason: str, statuses: Sequence[str] = (AWAITING,)
-) -> list[int]:
-    """Expire every item in `statuses` (awaiting by default) written before `cutoff`."""
-    ensure_review_columns(store)
-    marks = ", ".join("?" for _ in statuses)
-    with store.transaction() as db:
+def expire_older_than(store: Store, cutoff: datetime, reason: str) -> list[int]:
+    """Expire every awaiting item written before `cutoff`; returns their ids."""
+    with store.transaction() as conn:
         ids = [
-            int(row[0])
-            for row in db.execute(
-                f"SELECT id FROM posts WHERE status IN ({marks}) AND created_at < ?",
-                [*statuses, iso(cutoff)],
+            int(r[0])
+            for r in conn.execute(
+                "SELECT id FROM posts WHERE status = ? AND created_at < ? ORDER BY id",
+                [str(AWAITING), iso(cutoff)],
             ).fetchall()
         ]
         for post_id in ids:
-            db.execute(
-                f"UPDATE posts SET status = ?, reason = ?, updated_at = ? "
-                f"WHERE id = ? AND status IN ({marks})",
-                [EXPIRED, reason, iso(utcnow()), post_id, *statuses],
+            store.mark_post(
+                post_id,
+                EXPIRED,
+                expected={AWAITING},
+                reason=reason,
+                mention=(MentionStatus.IGNORED, f"reply expired: {reason}"),
             )
     return ids
 
 
 def expire_replies_to_old_mentions(store: Store, cutoff: datetime, reason: str) -> list[int]:
     """Expire awaiting or approved replies whose mention was written before `cutoff`."""
-    ensure_review_columns(store)
-    with store.transaction() as db:
+    with store.transaction() as conn:
         ids = [
-            int(row[0])
-            for row in db.execute(
-                "SELECT p.id FROM posts p JOIN mentions m ON m.id = p.mention_id "
-                "WHERE p.kind = 'reply' AND p.status IN (?, ?) AND m.created_at < ?",
-                [AWAITING, APPROVED, iso(cutoff)],
+            int(r[0])
+            for r in conn.execute(
+                "SELECT p.id FROM posts p JOIN mentions m "
+                "ON m.id = p.mention_id AND m.network = p.network "
+                "WHERE p.kind = 'reply' AND p.status IN (?, ?) AND m.created_at < ? "
+                "ORDER BY p.id",
+                [str(AWAITING), str(APPROVED), iso(cutoff)],
             ).fetchall()
         ]
         for post_id in ids:
-            db.execute(
-                "UPDATE posts SET status = ?, reason = ?, updated_at = ? "
-                "WHERE id = ? AND status IN (?, ?)",
-                [EXPIRED, reason, iso(utcnow()), post_id, AWAITING, APPROVED],
+            store.mark_post(
+                post_id,
+                EXPIRED,
+                expected={AWAITING, APPROVED},
+                reason=reason,
+                mention=(MentionStatus.IGNORED, reason),
             )
     return ids
-
-
-def _reply_target(found: ReviewItem) -> str | None:
-    return found.mention_author if found.kind == "reply" else None
 
 
 def _replace_text(
     store: Store, found: ReviewItem, text: str, alternates: list[str], judge: TextJudge
 ) -> ReviewItem:
-    refusals = judge(text, _reply_target(found))
+    refusals = judge(text, found)
     if refusals:
         raise EditRefused(found.id, refusals)
-    with store.transaction() as db:
-        cursor = db.execute(
+    with store.transaction() as conn:
+        changed = conn.execute(
             "UPDATE posts SET text = ?, alternates = ?, updated_at = ? "
             "WHERE id = ? AND status = ? AND text = ?",
-            [text, json.dumps(alternates), iso(utcnow()), found.id, AWAITING, found.text],
-        )
-        changed = cursor.rowcount
+            [text, json.dumps(alternates, ensure_ascii=False), iso(utcnow()), found.id,
+             str(AWAITING), found.text],
+        ).rowcount  # fmt: skip
     if changed != 1:
         current = _require(store, found.id)
         raise ReviewError(f"post {found.id} changed meanwhile (now: {current.text!r}); retry")
@@ -331,17 +312,7 @@ def pick_alternate(store: Store, post_id: int, index: int, judge: TextJudge) -> 
     found = _require(store, post_id)
     if not 0 <= index < len(found.alternates):
         raise ReviewError(f"post {post_id} has no alternate {index}")
-    alternates = list(found.alternates)
+    alternates = found.alternates
     chosen = alternates[index]
     alternates[index] = found.text
     return _replace_text(store, found, chosen, alternates, judge)
-
-
-def filters_judge(filters: Any) -> TextJudge:
-    """A `TextJudge` from a `bot.filters.Filters`: the refusing rules of its verdicts."""
-
-    def judge(text: str, reply_to_username: str | None) -> list[tuple[str, str]]:
-        verdicts = filters.check(text, reply_to_username=reply_to_username)
-        return [(v.rule, v.reason) for v in verdicts if not v.passed]
-
-    return judge

@@ -132,7 +132,6 @@ class Console:
         with self._store_lock:
             if self._store is None:
                 self._store = Store(self.config.db_path)
-                review.ensure_review_columns(self._store)
             return self._store
 
     def close(self) -> None:
@@ -437,9 +436,9 @@ async def queue_action(request: Request, console: Console, caller: Caller) -> Re
     store = console.store
 
     def judge() -> review.TextJudge:
-        from bot.filters import Filters
+        from bot.daemon.review import filters_judge
 
-        return review.filters_judge(Filters.from_store(console.config, store))
+        return filters_judge(console.config, store)
 
     def act() -> review.ReviewItem:
         if action == "approve":

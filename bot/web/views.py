@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Config
-from bot.store import Store, console, parse_iso, review, utcnow
+from bot.store import ModelVersion, Store, console, parse_iso, review, utcnow
 
 # The file name of the loss plot every version directory holds (bot/trainer/card.py writes it;
 # not imported from there so the console does not load the trainer's heavy imports).
@@ -23,34 +23,36 @@ def _gauge(used: int, limit: int) -> dict[str, Any]:
 
 def overview(store: Store, config: Config) -> dict[str, Any]:
     """`/`: health (heartbeat), budget gauges, next job times, the current model."""
+    from bot.daemon.policy import budget
+
     now = utcnow()
     beat = store.last_heartbeat()
     # The same allowance as `tweetbot health`: three missed beats before it is called stale.
     allowed = max(3 * config.schedule.heartbeat_every, 10)
     age = (now - beat).total_seconds() if beat else None
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    month_start = day_start.replace(day=1)
+    # The budget the daemon last ran under: a dry run has its own, apart from the live one.
+    dry_run = store.get_state("dry_run", str(config.bot.dry_run).lower()) == "true"
+    spent = budget(store, config, now, dry_run=dry_run)
     current = store.current_model()
     counts = console.count_by_status(store)
     return {
         "bot": config.bot.name,
-        "dry_run": store.get_state("dry_run", str(config.bot.dry_run).lower()) == "true",
+        "dry_run": dry_run,
+        "review": {"posts": config.review.posts, "replies": config.review.replies},
         "health": {
             "heartbeat": beat.isoformat() if beat else None,
             "age_s": round(age) if age is not None else None,
             "fresh": age is not None and age <= allowed,
         },
         "budget": {
-            "today": _gauge(store.count_posts_since(day_start), config.limits.posts_per_day),
-            "this_month": _gauge(
-                store.count_posts_since(month_start), config.limits.posts_per_month
-            ),
+            "today": _gauge(spent.today, spent.per_day),
+            "this_month": _gauge(spent.this_month, spent.per_month),
         },
-        "next_runs": console.next_runs(store),
+        "next_runs": store.next_runs(),
         "model": (
-            {"version": current["version"], "eval_loss": current["eval_loss"]} if current else None
+            {"version": current.version, "eval_loss": current.eval_loss} if current else None
         ),
-        "awaiting_review": counts.get(review.AWAITING, 0),
+        "awaiting_review": counts.get(str(review.AWAITING), 0),
         "outbox": counts,
     }
 
@@ -61,20 +63,15 @@ def queue(store: Store) -> dict[str, Any]:
 
 
 _OUTBOX_FIELDS = (
-    "id", "kind", "status", "reason", "text", "tweet_id", "model_version", "prompt",
-    "mention_id", "created_at", "updated_at", "posted_at",
+    "id", "network", "kind", "status", "reason", "text", "remote_id", "dry_run",
+    "model_version", "prompt", "mention_id", "created_at", "updated_at", "posted_at",
 )  # fmt: skip
 
 
 def outbox(store: Store) -> dict[str, Any]:
     """`/outbox`: every row with its status and reason, newest first."""
-    rows = console.outbox_rows(store)
-    return {
-        "rows": [
-            {**{k: row.get(k) for k in _OUTBOX_FIELDS}, "network": row.get("network") or "x"}
-            for row in rows
-        ]
-    }
+    rows = store.posts(limit=1000)
+    return {"rows": [{k: row.to_dict()[k] for k in _OUTBOX_FIELDS} for row in rows]}
 
 
 def _mention_verdict(row: dict[str, Any]) -> str:
@@ -118,9 +115,9 @@ def mentions(store: Store) -> dict[str, Any]:
     }
 
 
-def version_dir(row: dict[str, Any], config: Config) -> Path:
+def version_dir(row: ModelVersion, config: Config) -> Path:
     """A registered version's directory (relative paths are relative to the config file)."""
-    path = Path(row["path"])
+    path = Path(row.path)
     return path if path.is_absolute() else config.base_dir / path
 
 
@@ -129,20 +126,20 @@ def models(store: Store, config: Config) -> dict[str, Any]:
     versions = []
     for row in store.model_versions():
         try:
-            metrics = json.loads(row.get("metrics") or "{}")
+            metrics = json.loads(row.metrics or "{}")
         except ValueError:
             metrics = {}
         has_plot = (version_dir(row, config) / LOSS_PLOT).is_file()
         versions.append(
             {
-                "version": row["version"],
-                "current": bool(row["current"]),
-                "eval_loss": row["eval_loss"],
-                "train_loss": row["train_loss"],
+                "version": row.version,
+                "current": row.current,
+                "eval_loss": row.eval_loss,
+                "train_loss": row.train_loss,
                 "eval_perplexity": metrics.get("eval_perplexity"),
-                "base": row["base"],
-                "created_at": row["created_at"],
-                "loss_plot": f"/models/{row['version']}/loss.png" if has_plot else None,
+                "base": row.base,
+                "created_at": row.created_at,
+                "loss_plot": f"/models/{row.version}/loss.png" if has_plot else None,
             }
         )
     return {"versions": versions}
