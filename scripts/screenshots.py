@@ -48,6 +48,10 @@ usernames = ["skerryhorn"]
 [limits]
 posts_per_day = 17
 posts_per_month = 500
+
+[review]
+posts = "approve"
+replies = "approve"
 """
 
 
@@ -69,8 +73,8 @@ def _fill(home: Path) -> None:
                 "Fog horn count today: nine, and one for luck",
             ]
         ):
-            row = store.add_pending_post("post", text, model_version="v2")
-            store.mark_post(row, "posted", tweet_id=str(900 + n))
+            row = store.add_post("post", text, model_version="v2")
+            store.mark_post(row.id, "posted", remote_id=str(900 + n))
         store.record_skip("post", "no candidate passed the filters (novelty)")
         store.insert_mentions(
             [
@@ -81,7 +85,7 @@ def _fill(home: Path) -> None:
             ]
         )  # fmt: skip
         store.mark_mention("502", "ignored", "blocked user")
-        queue.reject(store, queue.add_for_review(store, "post", "Gertrude sulks in the fog"))
+        queue.reject(store, queue.add_for_review(store, "post", "Gertrude sulks in the fog").id)
         queue.add_for_review(store, "post", "Tide log: the rocks are out and so is the seal",
                              ["Tide log: grey water, grey sky, one seal",
                               "Lamp trimmed, wick good, fog rolling in from the north"],

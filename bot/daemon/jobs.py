@@ -317,7 +317,7 @@ class Daemon:
         approving = self._approving(PostKind.POST)
         if approving and self._waiting(PostKind.POST):
             # One draft waits at a time: an absent operator comes back to one item, not to a
-            # day's worth of stale ones, and the budget is not held by drafts.
+            # day's worth of stale ones, and drafts hold at most one slot of the budget.
             return JobResult("awaiting review")
         cap = self._budget(now).exhausted
         if cap:
