@@ -58,7 +58,7 @@ posts_per_day = 1000
 
 def tiny_model(directory: Path) -> Path:
     """A scratch:tiny model trained for a few seconds (the test fixture's recipe)."""
-    from tests.fixtures_model import synthetic_tweets, train_tiny_model
+    from scripts.tiny_model import synthetic_tweets, train_tiny_model
 
     return train_tiny_model(directory, synthetic_tweets())
 
@@ -124,10 +124,9 @@ def bench_rss(seconds: float) -> None:
 
 def bench_retrain() -> None:
     from bot.app import build_daemon
-    from tests.fakex import FakeX
-    from tests.fixtures_corpus import sample_script
+    from scripts import make_sample_archive as sample
+    from scripts.fakes import FakeX
 
-    sample = sample_script()
     fake = FakeX().start()
     try:
         fake.add_user("skerryhorn", sample.ACCOUNT_ID)

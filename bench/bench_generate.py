@@ -1,19 +1,21 @@
-"""Benchmark: Generator.generate against transformers' pipeline, and decoding against the
-memory-bandwidth floor, on one GPT-2 124M-sized model directory (random weights).
+"""Benchmark: Generator.generate against transformers' pipeline and CTranslate2 int8, at
+top_k = 0 (nucleus only) and top_k = 50, on one GPT-2 124M-sized model (random weights).
 
-    .venv/bin/python bench/bench_generate.py [--device cpu|cuda] [--backends torch,fast]
-        [--repeats 3] [--threads N] [--model DIR]
+    .venv/bin/python bench/bench_generate.py [--device cpu|cuda] [--repeats 3] [--threads N]
+        [--backends torch,fast,auto] [--model DIR] [--details]
 
 What it prints, all from one run on one model directory:
-1. the time of `Generator.generate(prompt, n=8, max_new_tokens=64)` and of
-   `pipeline("text-generation")` doing the same work (same prompt tokens, 8 sequences, the same
-   sampling parameters, min_new_tokens=64 on both so every row decodes exactly 64 steps), and
-   their ratio (pipeline / generator: > 1 means the generator is faster), in rounds that
-   alternate the two so load from other users of the machine hits both alike;
-2. ms per decoding step at batch 1, next to the floor set by memory bandwidth: each step must
-   read every weight once, so it cannot take less than model bytes / read bandwidth (measured
-   here by summing a large array, best of 5).
-The machine may be shared: the load average (`uptime`) is printed before and after.
+1. for each top_k (0 and 50), the time of 8 candidates x 64 new tokens (temperature 0.9,
+   top_p 0.95, repetition_penalty 1.1, min_new_tokens = 64 everywhere so every row decodes
+   exactly 64 steps, the same prompt tokens) by `pipeline("text-generation")`, by
+   `Generator[backend]` for each backend, and by CTranslate2's int8 Generator (the model
+   converted in the temp dir; one thread, and as many as torch uses when that is more):
+   the median of alternating rounds, and the median of each round's ratio pipeline / contender
+   (> 1: faster than the pipeline). Rounds alternate every contender so load from other
+   users of a shared machine hits all of them alike;
+2. with --details: ms per decoding step at batch 1 against the memory-bandwidth floor, and the
+   memory each backend holds (bench/memory_probe.py in a fresh process).
+The load average (`uptime`) is printed before and after.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 # Run from a checkout without installing: make `bot` importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -40,7 +43,8 @@ import torch
 PROMPT = "The best thing about mornings is"
 NEW_TOKENS = 64
 CANDIDATES = 8
-SAMPLING = {"temperature": 0.9, "top_p": 0.95, "top_k": 50, "repetition_penalty": 1.1}
+SAMPLING = {"temperature": 0.9, "top_p": 0.95, "repetition_penalty": 1.1}
+TOP_KS = (0, 50)
 
 
 def build_gpt2_124m(directory: Path) -> Path:
@@ -97,8 +101,8 @@ def read_bandwidth(device: str) -> float:
 
 
 def load_pipeline(
-    model_dir: Path, device: str, work: dict[str, float]
-) -> tuple[Callable[[], object], int, int]:
+    model_dir: Path, device: str
+) -> tuple[Callable[[dict[str, float]], object], int, int]:
     """A callable doing the benchmark's work with the HF pipeline; parameters; model bytes."""
     from transformers import pipeline
 
@@ -109,7 +113,7 @@ def load_pipeline(
     # tokens so both process identical inputs.
     text = pipe.tokenizer.eos_token + PROMPT
 
-    def run() -> object:
+    def run(work: dict[str, float]) -> object:
         return pipe(text, num_return_sequences=CANDIDATES, do_sample=True, **work)
 
     return run, params, model_bytes
@@ -122,13 +126,55 @@ def uptime() -> str:
         return f"load average: {os.getloadavg()}"
 
 
+def load_ctranslate2(
+    model_dir: Path, work_dir: Path, device: str, threads: int
+) -> Callable[[dict[str, float]], object]:
+    """CTranslate2's int8 Generator on the same model (converted once into `work_dir`): a
+    callable doing the benchmark's work for given sampling parameters."""
+    import ctranslate2
+    from ctranslate2.converters import TransformersConverter
+    from transformers import AutoTokenizer
+
+    converted = work_dir / "ctranslate2-int8"
+    if not converted.exists():
+        TransformersConverter(str(model_dir)).convert(str(converted), quantization="int8")
+    compute_type = "int8_float16" if device.startswith("cuda") else "int8"
+    generator = ctranslate2.Generator(
+        str(converted),
+        device=device.split(":")[0],
+        compute_type=compute_type,
+        intra_threads=threads,
+    )
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    # The same prompt tokens as the others: <|endoftext|> then the prompt.
+    start = tokenizer.convert_ids_to_tokens(
+        [tokenizer.eos_token_id, *tokenizer.encode(PROMPT, add_special_tokens=False)]
+    )
+
+    def run(work: dict[str, float]) -> object:
+        return generator.generate_batch(
+            [start] * CANDIDATES,
+            max_length=NEW_TOKENS,  # new tokens: the prompt is not part of the result
+            min_length=NEW_TOKENS,
+            sampling_topk=int(work["top_k"]),  # 0: the whole vocabulary
+            sampling_topp=work["top_p"],
+            sampling_temperature=work["temperature"],
+            repetition_penalty=work["repetition_penalty"],
+            include_prompt_in_result=False,
+            end_token=tokenizer.eos_token,
+        )
+
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--backends", default="torch", help="comma-separated, e.g. torch,fast")
+    parser.add_argument("--backends", default="torch,fast,auto", help="comma-separated")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--model", type=Path, help="use this model directory instead")
+    parser.add_argument("--details", action="store_true", help="batch-1 floor and memory too")
     args = parser.parse_args()
     # Figures appear as they are measured, also when piped to a file.
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
@@ -137,64 +183,106 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    threads = torch.get_num_threads()
     print(f"before: {uptime()}")
-    print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}")
+    print(f"torch {torch.__version__}, device {args.device}, threads {threads}")
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = args.model or build_gpt2_124m(Path(tmp) / "gpt2-124m-random")
-        work = {"max_new_tokens": NEW_TOKENS, "min_new_tokens": NEW_TOKENS, **SAMPLING}
-
-        run_pipeline, params, model_bytes = load_pipeline(model_dir, args.device, work)
+        works = {
+            top_k: {
+                "max_new_tokens": NEW_TOKENS,
+                "min_new_tokens": NEW_TOKENS,
+                "top_k": top_k,
+                **SAMPLING,
+            }
+            for top_k in TOP_KS
+        }
+        run_pipeline, params, model_bytes = load_pipeline(model_dir, args.device)
         print(f"model: {params / 1e6:.1f}M parameters, {model_bytes / 2**20:.0f} MiB")
-        contenders: dict[str, Callable[[], object]] = {"pipeline": run_pipeline}
+        contenders: dict[str, Callable[[dict[str, float]], object]] = {"pipeline": run_pipeline}
         generators = {}
         for backend in args.backends.split(","):
-            gen = Generator.load(model_dir, args.device, backend=backend)
+            gen = Generator.load(model_dir, args.device, backend)
             generators[backend] = gen
-            contenders[f"Generator[{backend}]"] = partial(gen.generate, PROMPT, CANDIDATES, **work)
+            name = f"Generator[{backend}]"
+            print(f"{name}: {gen.backend_in_use} on {gen.device}")
+            contenders[name] = partial(_generate, gen)
+        for ct2_threads in sorted({1, threads}):
+            contenders[f"CTranslate2 int8, {ct2_threads} thr"] = load_ctranslate2(
+                model_dir, Path(tmp), args.device, ct2_threads
+            )
 
         # Rounds alternate the contenders, so a load spike from other users of a shared
         # machine hits all of them alike; each round's ratio compares neighbouring runs.
         for run in contenders.values():
-            run()  # warm-up
-        times: dict[str, list[float]] = {name: [] for name in contenders}
+            for work in works.values():
+                run(work)  # warm-up
+        times = {(name, k): [] for name in contenders for k in TOP_KS}
         for _ in range(args.repeats):
-            for name, run in contenders.items():
-                times[name].append(once(run))
-        print(f"n={CANDIDATES}, {NEW_TOKENS} new tokens each, {args.repeats} alternating rounds:")
-        for name, samples in times.items():
-            print(
-                f"  {name:<20} median {statistics.median(samples) * 1000:8.0f} ms   "
-                f"best {min(samples) * 1000:8.0f} ms"
+            for top_k, work in works.items():
+                for name, run in contenders.items():
+                    times[(name, top_k)].append(once(partial(run, work)))
+        print(
+            f"n={CANDIDATES} x {NEW_TOKENS} new tokens, {args.repeats} alternating rounds, "
+            "median seconds and median of the per-round ratios to the pipeline:"
+        )
+        header = "".join(f" | top_k={k:<2} s   ratio" for k in TOP_KS)
+        print(f"  {'contender':<26}{header}")
+        for name in contenders:
+            cells = []
+            for top_k in TOP_KS:
+                samples = times[(name, top_k)]
+                ratios = [p / c for p, c in zip(times[("pipeline", top_k)], samples, strict=True)]
+                cells.append(
+                    f" | {statistics.median(samples):9.2f} {statistics.median(ratios):6.2f}x"
+                )
+            print(f"  {name:<26}{''.join(cells)}")
+        for name in contenders:
+            for top_k in TOP_KS:
+                ratios = [
+                    p / c
+                    for p, c in zip(times[("pipeline", top_k)], times[(name, top_k)], strict=True)
+                ]
+                print(f"  rounds {name} top_k={top_k}: " + ", ".join(f"{r:.2f}x" for r in ratios))
+        if args.details:
+            print_details(
+                generators, model_dir, args.device, params, model_bytes, works[50], args.repeats
             )
-        for backend in generators:
-            ratios = [
-                p / g
-                for p, g in zip(times["pipeline"], times[f"Generator[{backend}]"], strict=True)
-            ]
-            print(
-                f"  ratio pipeline / Generator[{backend}]: median {statistics.median(ratios):.2f}x "
-                f"(per round: {', '.join(f'{r:.2f}' for r in ratios)})"
-            )
-
-        bandwidth = read_bandwidth(args.device)
-        floor_ms = model_bytes / bandwidth * 1000
-        print(f"read bandwidth (best of 5): {bandwidth / 1e9:.1f} GB/s")
-        print(f"floor: {model_bytes / 2**20:.0f} MiB / bandwidth = {floor_ms:.1f} ms per step")
-        for backend, gen in generators.items():
-            # Batch 1: 64 steps minus 1 step leaves 63 pure decoding steps (prefill and the
-            # fixed per-call overhead cancel out).
-            one = {**work, "max_new_tokens": 1, "min_new_tokens": 1}
-            t1 = best_of(partial(gen.generate, PROMPT, 1, **one), args.repeats)
-            t64 = best_of(partial(gen.generate, PROMPT, 1, **work), args.repeats)
-            step_ms = (t64 - t1) / (NEW_TOKENS - 1) * 1000
-            print(
-                f"Generator[{backend}] batch 1: {step_ms:.1f} ms per decoding step "
-                f"(floor {floor_ms:.1f} ms, {step_ms / floor_ms:.2f}x the floor)"
-            )
-            print_fast_floor(backend, gen, step_ms, bandwidth)
-        for backend in generators:
-            print_memory_held(backend, model_dir, args.device, params)
     print(f"after: {uptime()}")
+
+
+def _generate(gen: Any, work: dict[str, float]) -> object:
+    return gen.generate(PROMPT, CANDIDATES, **work)
+
+
+def print_details(
+    generators: dict[str, Any],
+    model_dir: Path,
+    device: str,
+    params: int,
+    model_bytes: int,
+    work: dict[str, float],
+    repeats: int,
+) -> None:
+    """Batch-1 ms per step against the bandwidth floor, and the memory each backend holds."""
+    bandwidth = read_bandwidth(device)
+    floor_ms = model_bytes / bandwidth * 1000
+    print(f"read bandwidth (best of 5): {bandwidth / 1e9:.1f} GB/s")
+    print(f"floor: {model_bytes / 2**20:.0f} MiB / bandwidth = {floor_ms:.1f} ms per step")
+    for backend, gen in generators.items():
+        # Batch 1: 64 steps minus 1 step leaves 63 pure decoding steps (prefill and the
+        # fixed per-call overhead cancel out).
+        one = {**work, "max_new_tokens": 1, "min_new_tokens": 1}
+        t1 = best_of(partial(gen.generate, PROMPT, 1, **one), repeats)
+        t64 = best_of(partial(gen.generate, PROMPT, 1, **work), repeats)
+        step_ms = (t64 - t1) / (NEW_TOKENS - 1) * 1000
+        print(
+            f"Generator[{backend}] batch 1: {step_ms:.1f} ms per decoding step "
+            f"(floor {floor_ms:.1f} ms, {step_ms / floor_ms:.2f}x the floor)"
+        )
+        print_fast_floor(backend, gen, step_ms, bandwidth)
+    for backend in generators:
+        print_memory_held(backend, model_dir, device, params)
 
 
 def print_fast_floor(backend: str, gen: object, step_ms: float, bandwidth: float) -> None:

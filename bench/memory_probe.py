@@ -1,7 +1,7 @@
 """How much memory a loaded Generator holds: the RSS growth of a fresh process across
 `Generator.load(model_dir, backend=...)`, next to the bytes of the weights it keeps.
 
-    .venv/bin/python bench/memory_probe.py MODEL_DIR [--backend fast] [--device cpu]
+    .venv/bin/python bench/memory_probe.py MODEL_DIR [--backend auto|fast|torch] [--device cpu]
 
 Prints one JSON line: rss_before, rss_loaded (after load), rss_after_generate (after one
 n=8 x 64-token call: the per-call key/value cache is freed again), tokenizer_bytes (RSS growth
@@ -37,7 +37,7 @@ def rss() -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("model_dir", type=Path)
-    parser.add_argument("--backend", default="fast")
+    parser.add_argument("--backend", default="auto")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 

@@ -43,6 +43,8 @@ class AppContext:
     def store(self) -> Store:
         """Open (and migrate) the database named by the config."""
         if self._store is None:
+            # A read-only data_dir is a config error naming the folder, not a bare OSError.
+            self.config.writable_dir("data_dir")
             self._store = Store(self.config.db_path)
         return self._store
 
@@ -119,6 +121,14 @@ def health(app: AppContext) -> None:
     age = utcnow() - beat
     if age > allowed:
         raise BotError(f"unhealthy: last heartbeat {int(age.total_seconds())}s ago")
+    from bot.scheduler import job_failures
+
+    for entry in job_failures(app.store()):
+        if entry.failing:
+            raise BotError(
+                f"unhealthy: job {entry.job} failed {entry.failures} times in a row "
+                f"(last: {entry.last_error})"
+            )
     click.echo(f"healthy: last heartbeat {int(age.total_seconds())}s ago")
 
 
@@ -148,12 +158,18 @@ def status_report(store: Store, config: Config, limit: int = 10) -> dict[str, An
     # What the daemon last ran as (`run --dry-run` overrides the file), else the file.
     dry_run = store.get_state("dry_run", str(config.bot.dry_run).lower()) == "true"
     spent = budget(store, config, utcnow(), dry_run=dry_run)
+    from bot.scheduler import job_failures
+
     return {
         "bot": config.bot.name,
         "dry_run": dry_run,
         "model_version": current.version if current else None,
         "heartbeat": beat.isoformat() if beat else None,
         "next_runs": store.next_runs(),
+        "failing_jobs": [
+            {"job": f.job, "failures": f.failures, "last_error": f.last_error, "since": f.since}
+            for f in job_failures(store)
+        ],
         "budget": {
             "today": spent.today,
             "posts_per_day": spent.per_day,
@@ -191,6 +207,11 @@ def status(app: AppContext, as_json: bool, limit: int) -> None:
     )
     for job, when in sorted(report["next_runs"].items()):
         click.echo(f"next {job + ':':<11}{when}")
+    for failing in report["failing_jobs"]:
+        click.echo(
+            f"FAILING {failing['job'] + ':':<8}{failing['failures']} times in a row since "
+            f"{failing['since']}: {failing['last_error']}"
+        )
     click.echo("recent:")
     if not report["recent"]:
         click.echo("  (nothing yet)")
@@ -456,6 +477,7 @@ def _run_daemon(
     from bot.daemon.lock import DaemonLock
     from bot.scheduler import DaemonScheduler
 
+    app.config.writable_dir("data_dir")  # the lock file lives there too
     # Never two daemons on one database; the kernel frees the lock however the process ends.
     with DaemonLock(app.config.data_dir / "daemon.lock"):
         store = app.store()
@@ -491,8 +513,18 @@ def _run_daemon(
 def train(app: AppContext, as_json: bool) -> None:
     """Train a model version on the kept corpus, register it, and promote it if it is better."""
     from bot.trainer.pipeline import run_training
+    from bot.trainer.stopping import Terminated, sigterm_unwinds
 
-    report = run_training(app.config, app.store())
+    # SIGTERM unwinds as in `python -m bot.trainer`: the temporary version directory is
+    # removed and the run is recorded as failed (stopped), instead of the process vanishing.
+    try:
+        with sigterm_unwinds():
+            report = run_training(app.config, app.store())
+    except (Terminated, KeyboardInterrupt) as exc:
+        click.echo("interrupted: nothing was changed", err=True)
+        # SystemExit, not click's Exit: `main` runs click with standalone_mode=False, where an
+        # Exit's code is returned and lost.
+        raise SystemExit(143 if isinstance(exc, Terminated) else 130) from None
     if report is None:  # an extra process of a multi-GPU run: the main one reports
         return
     summary = report.to_dict()

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -56,11 +57,38 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+# `bot.name` names a folder (`<models_dir>/<name>/`), so it must be one safe path component.
+BOT_NAME_MAX = 64
+_BOT_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def check_bot_name(value: str) -> str:
+    """A safe single path component: ASCII letters, digits, _ - . only, no leading dot."""
+    if not value:
+        raise ValueError("must not be empty")
+    if len(value) > BOT_NAME_MAX:
+        raise ValueError(f"must be at most {BOT_NAME_MAX} characters (got {len(value)})")
+    if not _BOT_NAME.fullmatch(value):
+        raise ValueError(
+            f"may hold only ASCII letters, digits, '_', '-' and '.' (got {value!r}); it names "
+            "the bot's folder under models_dir"
+        )
+    if value.startswith("."):
+        # Also refuses "." and "..", which would put the models beside or above models_dir.
+        raise ValueError(f"must not start with a dot (got {value!r})")
+    return value
+
+
 class BotSection(_Section):
-    name: str = Field("tweetbot", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = "tweetbot"
     data_dir: str = "data"
     models_dir: str = "models"
     dry_run: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        return check_bot_name(value)
 
 
 class TwitterSection(_Section):
@@ -122,8 +150,9 @@ class GenerationSection(_Section):
     prompts: list[str] = Field(default_factory=list)
     # Rounds of `candidates` before the job gives up with a logged reason.
     max_attempts: int = Field(3, ge=1)
-    # Inference backend: "torch" (transformers, always available) or a faster optional one.
-    backend: str = Field("torch", pattern=r"^(torch|fast)$")
+    # Inference backend: "auto" (fast on CPUs where it passes its quality probe, torch in
+    # bf16/fp16 on CUDA), "torch" (transformers, always available) or "fast".
+    backend: str = Field("auto", pattern=r"^(auto|torch|fast)$")
 
 
 class ScheduleSection(_Section):
@@ -241,6 +270,25 @@ class Config(_Section):
         """`<models_dir>/<bot name>`: where this bot's model versions live."""
         return (self.base_dir / self.bot.models_dir).resolve() / self.bot.name
 
+    def writable_dir(self, key: Literal["data_dir", "models_dir"]) -> Path:
+        """The folder behind `[bot] data_dir` or `models_dir` (this bot's part), created if
+        missing; a ConfigError (exit 2) naming the key and folder when it cannot be written."""
+        path = self.data_dir if key == "data_dir" else self.models_dir
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            # Probe with a real file: permission bits say nothing about a read-only mount, and
+            # root passes every permission check.
+            handle, probe = tempfile.mkstemp(prefix=".write-probe-", dir=path)
+            os.close(handle)
+            os.unlink(probe)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise ConfigError(
+                f"{self._where()}: [bot] {key}: cannot write to {path} ({reason}); point it at "
+                "a writable folder"
+            ) from None
+        return path
+
     def require_sources(self) -> list[str]:
         """The source usernames, or a ConfigError when a command needs them and there are none."""
         if not self.source.usernames:
@@ -291,7 +339,14 @@ def parse_config(text: str, path: Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         # tomllib's message already carries "(at line N, column M)".
         raise ConfigError(f"{path}: malformed TOML: {exc}") from None
-    return config_from_mapping(raw, path)
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively; a few hundred levels
+        # exhaust the interpreter's stack. No real config nests more than two.
+        raise ConfigError(f"{path}: malformed TOML: arrays or tables nested too deeply") from None
+    try:
+        return config_from_mapping(raw, path)
+    except RecursionError:
+        raise ConfigError(f"{path}: a value is nested too deeply") from None
 
 
 def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Config:

@@ -7,13 +7,15 @@ line, whoever wrote it. Pretty console output on a TTY, JSON lines otherwise.
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import os
 import re
 import sys
 from collections.abc import Iterable, MutableMapping
 from typing import Any, Literal, TextIO
-from urllib.parse import quote, unquote
+from urllib.parse import quote, quote_plus, unquote
 
 import structlog
 
@@ -22,34 +24,82 @@ REDACTED = "[REDACTED]"
 
 # Loggers of the libraries we drive; they are routed through our pipeline and kept quiet
 # enough that their DEBUG chatter (full request headers, say) needs --debug to appear.
-THIRD_PARTY_LOGGERS = ("apscheduler", "tweepy", "urllib3", "requests_oauthlib", "transformers")
+THIRD_PARTY_LOGGERS = ("apscheduler", "tweepy", "urllib3", "transformers")
+# Loggers whose DEBUG lines are credentials themselves: oauthlib logs the signature base string
+# (every OAuth parameter, the consumer key and token doubly percent-encoded) and the signature;
+# requests_oauthlib logs the signed Authorization header. Nothing in them helps a user, so they
+# stay at WARNING even under --debug, and the redactor below still guards their other levels.
+SILENCED_LOGGERS = ("oauthlib", "requests_oauthlib")
 
-# Credentials in shapes that do not depend on knowing the value: bearer tokens in headers,
+# Credentials in shapes that do not depend on knowing the value: bearer tokens in headers (up
+# to the end of the header value, so a token with '+', '%' or an escaped newline goes whole),
 # and the OAuth 1.0a signature and token fields.
 _CREDENTIAL_PATTERNS = [
-    re.compile(r"(Bearer\s+)[A-Za-z0-9%._~+/=-]+", re.IGNORECASE),
-    re.compile(r'(oauth_(?:signature|token|consumer_key)="?)[^",&\s]+', re.IGNORECASE),
+    re.compile(r"(Bearer\s+)[^\s\"',;]+", re.IGNORECASE),
+    re.compile(
+        r'(oauth_(?:signature|token|consumer_key)(?:"?\s*[=:]\s*"?|%3D))[^",&\s]+', re.IGNORECASE
+    ),
 ]
+# A fragment of a secret shorter than this is not redacted on its own (it would blank out
+# ordinary words); whole secrets of any length of 4 and more are.
+_MIN_FRAGMENT = 6
 
 _secrets: set[str] = set()
+_secret_pattern: re.Pattern[str] | None = None
+
+
+def secret_forms(value: str) -> set[str]:
+    """Every shape in which a library may write `value` into a log line or an error.
+
+    Whole and by whitespace-separated fragment (a token with a newline is logged line by line,
+    or cut at the newline by a parser); raw, percent-encoded (OAuth headers), doubly
+    percent-encoded (signature base strings), form-encoded, escaped as repr and JSON show it
+    (an error quoting a header value), and base64 (HTTP Basic, as for the consumer key pair).
+    """
+    pieces = {value} | {p for p in value.split() if len(p) >= _MIN_FRAGMENT}
+    forms: set[str] = set()
+    for piece in pieces:
+        once = quote(piece, safe="")
+        forms |= {
+            piece,
+            unquote(piece),
+            once,
+            quote(piece, safe="~"),
+            quote(once, safe=""),
+            quote_plus(piece),
+            piece.encode("unicode_escape").decode("ascii"),
+            json.dumps(piece)[1:-1],
+            repr(piece)[1:-1],
+        }
+        raw = piece.encode()
+        for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+            forms.add(encoded.decode("ascii").rstrip("="))
+    return {f for f in forms if len(f) >= 4}
 
 
 def register_secrets(values: Iterable[str]) -> None:
-    """Add secret values to redact, with their URL-encoded and -decoded forms.
-
-    OAuth headers carry keys percent-encoded, and X issues bearer tokens already encoded.
-    """
+    """Add secret values to redact, in every encoding the libraries emit (see secret_forms)."""
+    global _secret_pattern
+    values = [v for v in values if v and len(v) >= 4]
     for value in values:
-        if value and len(value) >= 4:
-            _secrets.update({value, quote(value, safe=""), unquote(value)})
+        _secrets.update(secret_forms(value))
+    # The consumer key and secret travel together as HTTP Basic credentials (the bearer token
+    # request): base64 of "key:secret" shares no substring with base64 of either alone.
+    for first in values:
+        for second in values:
+            if first != second:
+                pair = f"{first}:{second}".encode()
+                _secrets.add(base64.b64encode(pair).decode("ascii").rstrip("="))
+    if _secrets:
+        # One alternation, longest first, so a secret that contains another is replaced whole.
+        ordered = sorted(_secrets, key=len, reverse=True)
+        _secret_pattern = re.compile("|".join(re.escape(s) for s in ordered))
 
 
 def redact_text(text: str) -> str:
     """Replace every known secret and credential-shaped token in `text`."""
-    # Longest first, so a secret that contains another is replaced whole.
-    for secret in sorted(_secrets, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, REDACTED)
+    if _secret_pattern is not None:
+        text = _secret_pattern.sub(REDACTED, text)
     for pattern in _CREDENTIAL_PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
     return text
@@ -131,6 +181,11 @@ def configure_logging(
         lib.handlers.clear()
         lib.propagate = True
         lib.setLevel(numeric if numeric <= logging.DEBUG else logging.WARNING)
+    for name in SILENCED_LOGGERS:
+        lib = logging.getLogger(name)
+        lib.handlers.clear()
+        lib.propagate = True
+        lib.setLevel(max(numeric, logging.WARNING))
     _quiet_transformers(progress_bars=stream.isatty())
     structlog.configure(
         processors=[

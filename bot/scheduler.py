@@ -1,60 +1,101 @@
-"""When the daemon's jobs run: APScheduler 3 wiring, signals and a graceful shutdown.
+"""When the daemon's jobs run: one small loop per job, signals and a graceful shutdown.
 
-Each job books its own next run when it finishes, rather than keeping a fixed interval: the
-next post depends on what the last one did (posted, skipped, rate limited), and a rate-limited
-job must pause alone until X's reset time while the others keep going. So every job is one
-permanent APScheduler job on a "parked" trigger: once it fires, APScheduler parks it years
-ahead, and the "job executed" event (fired after the job's instance slot is released, so
-`max_instances=1` never drops the next run) hands the real next time to a booking thread, which
-moves the parked job there. Jobs are never removed and re-added, so no booking can race
-APScheduler's own clean-up of a spent job. Booking never happens inside the event itself: a job
-that finishes very quickly has its event delivered on the scheduler's own thread while it still
-holds its job-store lock, before it parks the job, which would overwrite the fresh booking; the
-booking thread waits for that lock and so always moves the job after it was parked.
+Each job books its own next run when it finishes: the next post depends on what the last one
+did (posted, skipped, rate limited), and a rate-limited job must pause alone until X's reset
+time while the others keep going. So every job is a thread that sleeps on an Event until its
+booked time, runs, and books again; nothing else decides when it runs.
 
-Every planned time is also written to the store as `next_run:<job>` (ISO UTC) for `status`.
+Why not APScheduler 3: the only thing it would give us is "call this at time T", and a job that
+books itself there has to race its clean-up. `_process_jobs` removes a spent one-shot
+(`DateTrigger`) job *by id* after submitting it, so a job that finishes inside the submit (or
+books from the "executed" event, which then runs on the scheduler's thread) is removed right
+after it booked itself; and a job that books a run that is already due from inside itself finds
+its own instance still counted, is skipped as `max_instances` and then dropped as spent. Working
+around that took a parked ten-year trigger, a listener and a booking thread. A loop per job has
+none of those states: one run at a time per job by construction, late runs coalesce into one
+(the loop runs once, then books from the present), and a stop is one Event.
+
+Every planned time is also written to the store as `next_run:<job>` (ISO UTC) for `status`, and
+each job's run of consecutive failures as `job_failures:<job>` (JSON) for `status` and `health`.
 """
 
 from __future__ import annotations
 
-import queue
+import json
 import signal
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
 import structlog
-from apscheduler.events import (
-    EVENT_JOB_ERROR,
-    EVENT_JOB_EXECUTED,
-    EVENT_JOB_MAX_INSTANCES,
-    EVENT_JOB_MISSED,
-    JobEvent,
-    JobExecutionEvent,
-)
-from apscheduler.executors.base import BaseExecutor
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.daemon.jobs import Daemon, JobResult
-from bot.logging import get_logger
+from bot.logging import get_logger, redact_text
 from bot.platform.base import PlatformError, RateLimited
-from bot.store import iso, parse_iso, utcnow
+from bot.store import Store, iso, parse_iso, utcnow
 
 log = get_logger(__name__)
 
 JOB_NAMES = ("heartbeat", "mentions", "post", "retrain")
 
-# A run that starts this late is reported missed; the "missed" handler books it again at once,
-# so late runs are coalesced into one rather than lost.
-MISFIRE_GRACE_S = 60
-# Where a job waits after it fired until its run books the real next time (ten years).
-PARKED_S = 10 * 365 * 86400
+# A run that starts this much later than booked is logged as late (a suspended machine, a
+# stalled job); it still runs only once.
+LATE_AFTER_S = 60
+# The longest single sleep: the loop re-reads the clock at least this often, so a wall-clock
+# jump (NTP, a resumed VM) delays a run by at most this much.
+MAX_NAP_S = 30.0
+# The least time between the end of a run and the next start of the same job: a next time that
+# is already past (timestamps stored to the second, a clock step, a bug) must not spin a core.
+MIN_GAP_S = 0.1
 # How long a stop waits for running jobs (a generation, a post in flight) before giving up.
 STOP_GRACE_S = 5.0
+# A job that failed this many times in a row turns `tweetbot health` red.
+FAILING_AFTER = 3
+# The stored last error is for a status line, not a log: keep it short.
+_ERROR_CHARS = 300
+
+
+@dataclass(frozen=True)
+class JobFailures:
+    """A job's current run of consecutive failures, as `status` and `health` show it."""
+
+    job: str
+    failures: int
+    last_error: str
+    since: str
+
+    @property
+    def failing(self) -> bool:
+        """True once the job failed often enough in a row to call the daemon unhealthy."""
+        return self.failures >= FAILING_AFTER
+
+
+def job_failures(store: Store) -> list[JobFailures]:
+    """Every job that failed at its last run, with how many times in a row (for status)."""
+    found = []
+    for name in JOB_NAMES:
+        raw = store.get_state(f"job_failures:{name}")
+        if not raw:
+            continue
+        try:
+            record = json.loads(raw)
+            entry = JobFailures(
+                name, int(record["failures"]), str(record["last_error"]), str(record["since"])
+            )
+        except (ValueError, KeyError, TypeError):
+            continue  # a hand-edited row must not break `status`
+        if entry.failures > 0:
+            found.append(entry)
+    return found
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(f"{type(error).__name__}: {error}".split())
+    return redact_text(text)[:_ERROR_CHARS]
 
 
 class DaemonScheduler:
@@ -67,7 +108,6 @@ class DaemonScheduler:
         clock: Callable[[], datetime] = utcnow,
         rate_limit_backoff: float | None = None,
         stop_grace: float = STOP_GRACE_S,
-        executor: BaseExecutor | None = None,
     ) -> None:
         self.daemon = daemon
         self.config = daemon.config
@@ -86,31 +126,19 @@ class DaemonScheduler:
             "retrain": daemon.retrain,
         }
         self._stop = threading.Event()
-        self._bookings: queue.Queue[tuple[str, datetime] | None] = queue.Queue()
-        self._booker: threading.Thread | None = None
+        self._due: dict[str, datetime] = {}
+        # One Event per job: a booking from outside wakes that job's loop, and a stop wakes all.
+        self._wake = {name: threading.Event() for name in JOB_NAMES}
+        self._threads: list[threading.Thread] = []
         self._running = 0
         self._idle = threading.Condition()
-        # Four workers: a long retrain must never hold up posts, replies or the heartbeat.
-        self.scheduler = BackgroundScheduler(
-            executors={"default": executor or ThreadPoolExecutor(max_workers=len(JOB_NAMES))},
-            job_defaults={
-                "max_instances": 1,
-                "coalesce": True,
-                "misfire_grace_time": MISFIRE_GRACE_S,
-            },
-            timezone="UTC",
-        )
-        self.scheduler.add_listener(
-            self._on_event,
-            EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES,
-        )
 
     # ---- the job wrapper -----------------------------------------------------------------
 
     def run_job(self, name: str) -> datetime:
         """Run one job with its name bound to every log line; return when it should run next.
 
-        No exception escapes: a failing job is logged and tried again at its next run.
+        No exception escapes: a failing job is logged, counted, and tried again at its next run.
         """
         with self._idle:
             self._running += 1
@@ -126,6 +154,7 @@ class DaemonScheduler:
         try:
             result = self._jobs[name]()
         except RateLimited as exc:
+            # Not a failure: X told us when to come back.
             now = self.clock()
             until = exc.reset_at or now + timedelta(seconds=self.rate_limit_backoff)
             # A reset time in the past (clock skew) still gets a one-second breather.
@@ -135,13 +164,43 @@ class DaemonScheduler:
         except PlatformError as exc:
             # X down, garbled or refusing: expected now and then, so no traceback.
             log.warning("X call failed; the job runs again at its next time", error=str(exc))
-        except Exception:
+            self._record_failure(name, exc)
+        except Exception as exc:
             log.exception("job failed; it runs again at its next time")
+            self._record_failure(name, exc)
         else:
             # The frequent jobs log what they did themselves (a reply, an ignored mention).
             level = log.debug if name in ("heartbeat", "mentions") else log.info
             level("job done", outcome=result.outcome, detail=result.detail)
+            self._record_success(name)
         return self.next_time(name)
+
+    def _record_failure(self, name: str, error: BaseException) -> None:
+        key = f"job_failures:{name}"
+        try:
+            previous = json.loads(self.store.get_state(key) or "{}")
+            failures = int(previous.get("failures", 0)) + 1
+            since = previous.get("since") if failures > 1 else None
+            record = {
+                "failures": failures,
+                "last_error": _one_line(error),
+                "since": since or iso(self.clock()),
+            }
+            self.store.set_state(key, json.dumps(record, ensure_ascii=False))
+            if failures == FAILING_AFTER:
+                log.error("job keeps failing; health is now red", failures=failures)
+        except Exception:
+            # The store itself may be what fails (a full disk); the log above already has it.
+            log.warning("could not record the job failure", exc_info=True)
+
+    def _record_success(self, name: str) -> None:
+        key = f"job_failures:{name}"
+        try:
+            if self.store.get_state(key) is not None:
+                cleared = {"failures": 0, "last_error": "", "since": ""}
+                self.store.set_state(key, json.dumps(cleared))
+        except Exception:
+            log.warning("could not clear the job's failure count", exc_info=True)
 
     def next_time(self, name: str, now: datetime | None = None) -> datetime:
         """When a job runs next after a normal run."""
@@ -171,54 +230,53 @@ class DaemonScheduler:
         """Plan a job's next run (replacing any plan) and record it for `status`."""
         if self._stop.is_set():
             return
-        self.store.set_state(f"next_run:{name}", iso(when))
-        if self.scheduler.get_job(name) is not None:
-            self.scheduler.modify_job(name, next_run_time=when)
-        else:
-            self.scheduler.add_job(
-                self.run_job,
-                trigger=IntervalTrigger(seconds=PARKED_S, timezone="UTC"),
-                next_run_time=when,
-                args=[name],
-                id=name,
-                name=name,
-            )
+        self._due[name] = when
+        try:
+            self.store.set_state(f"next_run:{name}", iso(when))
+        except Exception:
+            # `status` shows a stale time; the run itself still happens on time.
+            log.warning("could not record the next run", job=name, exc_info=True)
+        self._wake[name].set()
         log.debug("job booked", job=name, at=iso(when))
 
-    def _on_event(self, event: JobEvent) -> None:
-        name = event.job_id
-        if name not in self._jobs or self._stop.is_set():
-            return
-        if isinstance(event, JobExecutionEvent) and isinstance(event.retval, datetime):
-            when = event.retval
-        elif event.code == EVENT_JOB_MAX_INSTANCES:
-            when = self.clock() + timedelta(seconds=1)
-        elif event.code == EVENT_JOB_MISSED:
-            log.warning("job ran late; running it now", job=name)
-            when = self.clock()
-        else:
-            when = self.clock() + timedelta(seconds=1)
-        self._bookings.put((name, when))
+    # ---- the loop ------------------------------------------------------------------------
 
-    def _book_from_queue(self) -> None:
-        while (item := self._bookings.get()) is not None:
-            try:
-                self.book(*item)
-            except Exception:
-                # The store may be closing under a shutdown; never let this thread die.
-                log.exception("could not book the next run", job=item[0])
+    def _loop(self, name: str) -> None:
+        wake = self._wake[name]
+        while not self._stop.is_set():
+            wake.clear()
+            due = self._due[name]
+            delay = (due - self.clock()).total_seconds()
+            if delay > 0:
+                wake.wait(min(delay, MAX_NAP_S))
+                continue  # re-read the plan: it may have been re-booked, or we are stopping
+            if -delay > LATE_AFTER_S:
+                log.warning("job ran late; running it once now", job=name, late_s=int(-delay))
+            when = self.run_job(name)
+            self.book(name, max(when, self.clock() + timedelta(seconds=MIN_GAP_S)))
 
     # ---- lifecycle -----------------------------------------------------------------------
 
+    @property
+    def running(self) -> bool:
+        """True while any job loop is alive."""
+        return any(thread.is_alive() for thread in self._threads)
+
     def start(self) -> None:
-        """Settle the outbox left by an earlier run, then book every job and start."""
+        """Settle the outbox left by an earlier run, then book every job and start its loop."""
         self._contain("startup reconcile", self.daemon.reconcile_outbox)
         now = self.clock()
         for name in JOB_NAMES:
+            # Failure counts describe the running daemon; a restart (maybe after a fix) starts
+            # with a clean slate, and the next failure counts again.
+            self._record_success(name)
             self.book(name, self.first_time(name, now))
-        self._booker = threading.Thread(target=self._book_from_queue, name="booker", daemon=True)
-        self._booker.start()
-        self.scheduler.start()
+        for name in JOB_NAMES:
+            # Daemon threads: a job stuck past the grace period must not keep the process alive.
+            thread = threading.Thread(target=self._loop, args=(name,), name=f"job-{name}")
+            thread.daemon = True
+            thread.start()
+            self._threads.append(thread)
         log.info(
             "daemon started",
             dry_run=self.daemon.config.bot.dry_run,
@@ -234,7 +292,7 @@ class DaemonScheduler:
         self._contain("startup reconcile", self.daemon.reconcile_outbox)
         outcomes: dict[str, str] = {}
         now = self.clock()
-        for name in ("heartbeat", "mentions", "post", "retrain"):
+        for name in JOB_NAMES:
             if self._stop.is_set():
                 break
             due = self.first_time(name, now)
@@ -262,6 +320,8 @@ class DaemonScheduler:
         Safe from a signal handler; the main thread then calls `stop()`.
         """
         self._stop.set()
+        for wake in self._wake.values():
+            wake.set()
         self.daemon.request_stop()
 
     def stop(self) -> bool:
@@ -269,13 +329,14 @@ class DaemonScheduler:
 
         Returns True when every job finished within the grace period.
         """
-        self._stop.set()
-        self.daemon.request_stop()
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
-        self._bookings.put(None)
+        self.request_stop()
+        deadline = time.monotonic() + self.stop_grace
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
         with self._idle:
-            finished = self._idle.wait_for(lambda: self._running == 0, timeout=self.stop_grace)
+            finished = self._idle.wait_for(
+                lambda: self._running == 0, timeout=max(0.0, deadline - time.monotonic())
+            )
         if not finished:
             log.warning("a job is still running after the grace period; exiting anyway")
         log.info("daemon stopped")

@@ -1,6 +1,6 @@
 """Helpers for end-to-end runs: a bot home on disk and `tweetbot run` as a real child process.
 
-The child uses the real CLI, real tweepy against the fake X server (tests/fakex.py) on
+The child uses the real CLI, real tweepy against the fake X server (scripts/fakes) on
 loopback, a real SQLite file and a real scratch:tiny model registered as current.
 """
 

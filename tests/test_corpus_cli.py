@@ -17,7 +17,7 @@ from bot.cli import main
 from bot.config import load_config
 from bot.corpus import data_table
 from bot.store import Store
-from tests.fakex import FakeX
+from scripts.fakes import FakeX
 from tests.fixtures_corpus import sample_script
 
 REPO = Path(__file__).resolve().parent.parent

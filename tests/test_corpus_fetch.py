@@ -17,7 +17,7 @@ from bot.errors import ConfigError
 from bot.platform.base import Account, Mention, PlatformError, Tweet, Unavailable
 from bot.platform.twitter import TwitterPlatform
 from bot.store import Store
-from tests.fakex import FakeX
+from scripts.fakes import FakeX
 from tests.fixtures_corpus import sample_script
 
 SAMPLE = sample_script()

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-from apscheduler.executors.debug import DebugExecutor
-
 from bot.daemon.jobs import JobResult
 from bot.logging import configure_logging
 from bot.platform.base import RateLimited
-from bot.scheduler import DaemonScheduler
+from bot.scheduler import FAILING_AFTER, MIN_GAP_S, DaemonScheduler, job_failures
 from bot.store import parse_iso
 from tests.daemon_fakes import make_config, make_rig
 
@@ -100,8 +98,18 @@ def test_the_real_scheduler_runs_jobs_and_stops_cleanly(tmp_path: Path) -> None:
     sched = DaemonScheduler(rig.daemon)
     capped = threading.Event()
     original = rig.daemon.post_once
+    answered = threading.Event()
+    original_mentions = rig.daemon.reply_to_mentions
+
+    def mentions_and_notice() -> JobResult:
+        result = original_mentions()
+        answered.set()
+        return result
 
     def post_and_notice() -> JobResult:
+        # The first mentions run goes first, so the cap below is reached with the reply in it
+        # whatever the threads' timing on a busy machine.
+        answered.wait(30)
         result = original()
         if result.outcome == "capped":
             capped.set()
@@ -117,6 +125,7 @@ def test_the_real_scheduler_runs_jobs_and_stops_cleanly(tmp_path: Path) -> None:
         return rig.daemon.heartbeat()
 
     sched._jobs["post"] = post_and_notice
+    sched._jobs["mentions"] = mentions_and_notice
     sched._jobs["heartbeat"] = counted_beat
     sched.start()
     try:
@@ -124,7 +133,7 @@ def test_the_real_scheduler_runs_jobs_and_stops_cleanly(tmp_path: Path) -> None:
         assert beating.wait(30), f"the heartbeat ran {len(beats)} time(s) only"
     finally:
         assert sched.stop() is True
-    assert not sched.scheduler.running
+    assert not sched.running
     assert rig.trainer.terminated
     # Three sends in all (the cap counts the reply), one of them the reply to mention 5.
     assert len(rig.platform.posted) == 3
@@ -135,31 +144,100 @@ def test_the_real_scheduler_runs_jobs_and_stops_cleanly(tmp_path: Path) -> None:
     assert rig.store.last_heartbeat() is not None
 
 
-# The debug executor runs jobs on the scheduler's thread, which can then trip over the job store
-# being shut down under it at the end of the test; the thread pool used in production cannot.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_a_job_that_finishes_inside_the_submit_is_still_booked_again(tmp_path: Path) -> None:
-    # APScheduler delivers a job's "executed" event on its own thread, under its job-store
-    # lock, when the job finished before the submit returned (the debug executor always does
-    # that). A regression: such a job was booked, then removed as spent, and never ran again.
-    config = make_config(tmp_path, schedule={"heartbeat_every": "50ms", "post_every": "1h"})
+def test_a_job_whose_next_run_is_already_due_runs_again(tmp_path: Path) -> None:
+    # The race that APScheduler 3 lost: a one-shot job that booked a run already due from
+    # inside itself was skipped as "max instances" and then dropped as spent, never to run
+    # again. Here every heartbeat books its next run in the past.
+    config = make_config(tmp_path, schedule={"post_every": "1h"})
     rig = make_rig(tmp_path, config)
-    sched = DaemonScheduler(rig.daemon, executor=DebugExecutor())
+    sched = DaemonScheduler(rig.daemon)
     beats: list[int] = []
     enough = threading.Event()
 
+    starts: list[datetime] = []
+
     def counted_beat() -> JobResult:
+        starts.append(datetime.now(UTC))
         beats.append(1)
-        if len(beats) >= 4:
+        if len(beats) >= 20:
             enough.set()
         return rig.daemon.heartbeat()
 
     sched._jobs["heartbeat"] = counted_beat
+    sched.next_time = lambda name, now=None: (  # type: ignore[method-assign]
+        datetime.now(UTC) - timedelta(seconds=1)
+        if name == "heartbeat"
+        else datetime.now(UTC) + timedelta(hours=1)
+    )
     sched.start()
     try:
         assert enough.wait(30), f"the heartbeat ran {len(beats)} time(s) only"
     finally:
-        sched.stop()
+        assert sched.stop() is True
+    # ... but never back to back: a next time in the past must not spin a core.
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
+    assert min(gaps) >= MIN_GAP_S - 0.001, gaps
+
+
+def test_missed_runs_coalesce_into_one(tmp_path: Path) -> None:
+    # A machine that slept through many planned heartbeats runs the job once, then books the
+    # next run from the present, not once per missed slot.
+    config = make_config(tmp_path, schedule={"heartbeat_every": "1h", "post_every": "1h"})
+    rig = make_rig(tmp_path, config)
+    sched = DaemonScheduler(rig.daemon)
+    beats: list[int] = []
+    ran = threading.Event()
+
+    def counted_beat() -> JobResult:
+        beats.append(1)
+        ran.set()
+        return rig.daemon.heartbeat()
+
+    sched._jobs["heartbeat"] = counted_beat
+    sched.first_time = lambda name, now: now - timedelta(hours=10)  # type: ignore[method-assign]
+    sched.start()
+    try:
+        assert ran.wait(30)
+        booked = parse_iso(rig.store.get_state("next_run:heartbeat") or "")
+        deadline = datetime.now(UTC) + timedelta(seconds=30)
+        while booked < datetime.now(UTC) and datetime.now(UTC) < deadline:
+            booked = parse_iso(rig.store.get_state("next_run:heartbeat") or "")
+    finally:
+        assert sched.stop() is True
+    assert beats == [1]
+    assert booked > datetime.now(UTC) + timedelta(minutes=50)
+
+
+def test_a_job_that_keeps_failing_is_counted_and_cleared_by_a_success(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    sched = DaemonScheduler(rig.daemon)
+    calls: list[int] = []
+
+    def flaky() -> JobResult:
+        calls.append(1)
+        if len(calls) <= FAILING_AFTER:
+            raise RuntimeError("logits are NaN\nsecond line")
+        return JobResult("posted")
+
+    sched._jobs["post"] = flaky
+    for _ in range(FAILING_AFTER - 1):
+        sched.run_job("post")
+    [entry] = job_failures(rig.store)
+    assert (entry.job, entry.failures, entry.failing) == ("post", FAILING_AFTER - 1, False)
+    sched.run_job("post")
+    [entry] = job_failures(rig.store)
+    assert entry.failing and entry.last_error == "RuntimeError: logits are NaN second line"
+    sched.run_job("post")  # a success ends the run of failures
+    assert job_failures(rig.store) == []
+
+
+def test_a_rate_limit_is_not_a_failure(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    sched = DaemonScheduler(rig.daemon)
+    for _ in range(FAILING_AFTER + 1):
+        rig.platform.fail_next("mentions", RateLimited("429", None))
+        sched.run_job("mentions")
+    assert job_failures(rig.store) == []
 
 
 def test_stop_does_not_wait_forever_for_a_stuck_job(tmp_path: Path) -> None:

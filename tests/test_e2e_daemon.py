@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bot.config import load_config
 from bot.store import Store
+from scripts.fakes import FakeX
 from tests.e2e_daemon import (
     FAST_SCHEDULE,
     SECRETS,
@@ -27,7 +28,6 @@ from tests.e2e_daemon import (
     wait_for,
     write_home,
 )
-from tests.fakex import FakeX
 
 
 def _replies(fake: FakeX) -> list[str]:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from bot.config import load_config
 from bot.store import Store, iso, utcnow
+from scripts.fakes import FakeX
 from tests.e2e_daemon import DaemonProcess, outbox, wait_for, write_home
-from tests.fakex import FakeX
 from tests.fixtures_corpus import sample_script
 
 SAMPLE = sample_script()

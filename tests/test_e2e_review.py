@@ -17,8 +17,8 @@ from playwright.sync_api import Page, expect
 from bot.config import load_config
 from bot.store import Store
 from bot.store import review as queue
+from scripts.fakes import FakeX
 from tests.e2e_daemon import DaemonProcess, wait_for, write_home
-from tests.fakex import FakeX
 from tests.web_server import CHROMIUM, CHROMIUM_ARGS, WebProcess
 
 TOKEN = "e2e-review-token-Qw3Er5Ty7"

@@ -6,7 +6,9 @@ transformers model loaded from the same directory.
 
 from __future__ import annotations
 
+import math
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -31,8 +33,12 @@ from bot.generation.fast import (
     UnsupportedModel,
     fp16_kernels_available,
     int8_kernels_available,
-    penalize_repeats,
     sample_tokens,
+)
+from bot.generation.sampling import (
+    choose_tokens,
+    nucleus_threshold,
+    penalize_repeats,
     token_distribution,
 )
 from tests.fixtures_model import synthetic_tweets
@@ -135,6 +141,7 @@ def test_greedy_decoding_gives_transformers_tokens(
     ],
 )
 def test_sampling_distribution_is_transformers(sampling: Sampling) -> None:
+    """The reference warpers against token_distribution (the top-k path of choose_tokens)."""
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(3, 500, generator=generator) * 4
     seen = torch.randint(0, 500, (3, 30), generator=generator)
@@ -199,8 +206,33 @@ def test_the_config_key_selects_the_fast_backend(tiny_model_dir: Path) -> None:
         assert candidate.text.startswith("The cat")
         assert "<|endoftext|>" not in candidate.text and "<|pad|>" not in candidate.text
         assert candidate.mean_logprob < 0 and 0 < candidate.tokens <= 30
-    default = Generator.load(tiny_model_dir, device="cpu")
-    assert not isinstance(default._slot.backend, FastBackend)  # "torch" stays the default
+    plain = Generator.load(tiny_model_dir, device="cpu", backend="torch")
+    assert not isinstance(plain._slot.backend, FastBackend)
+    assert plain.backend_in_use == "torch" and generator.backend_in_use == "fast (int8)"
+
+
+def test_auto_is_the_default_and_picks_the_int8_decoder_on_cpu(tiny_model_dir: Path) -> None:
+    assert config_from_mapping({}).generation.backend == "auto"
+    generator = Generator.load(tiny_model_dir, device="cpu")
+    backend = generator._slot.backend
+    assert isinstance(backend, FastBackend) and backend.decoder is not None
+    assert backend.decoder.precision == "int8" and generator.backend_name == "auto"
+    assert len(generator.generate("The cat", n=3, max_new_tokens=10)) == 3
+
+
+def test_auto_uses_torch_when_no_packed_precision_passes_the_probe(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bound no loss can meet stands for a model whose int8 and fp16 weights both hurt it.
+    monkeypatch.setattr("bot.generation.probe.MAX_LOSS_INCREASE", -0.5)
+    with capture_logs() as logs:
+        generator = Generator.load(tiny_model_dir, device="cpu", backend="auto")
+    assert not isinstance(generator._slot.backend, FastBackend)
+    assert generator.backend_in_use == "torch"
+    events = [e["event"] for e in logs]
+    assert "int8 weights change this model's loss too much" in events
+    assert "fp16 weights change this model's loss too much" in events
+    assert len(generator.generate("The cat", n=2, max_new_tokens=8)) == 2
 
 
 def test_int8_falls_back_to_fp16_on_a_model_it_would_hurt(
@@ -209,7 +241,7 @@ def test_int8_falls_back_to_fp16_on_a_model_it_would_hurt(
     settings = config_from_mapping({"generation": {"backend": "fast"}}).generation
     # The load-time probe found int8 harmless on the tiny model (the test above); a bound
     # no loss can meet stands for a model with activation outliers.
-    monkeypatch.setattr("bot.generation.fast.INT8_MAX_LOSS_INCREASE", -0.5)
+    monkeypatch.setattr("bot.generation.probe.MAX_LOSS_INCREASE", -0.5)
     with capture_logs() as logs:
         generator = Generator.load(tiny_model_dir, device="cpu", settings=settings)
     backend = generator._slot.backend
@@ -321,3 +353,51 @@ def test_a_context_longer_than_the_model_is_a_clear_error(hf_model: GPT2LMHeadMo
     too_long = Sampling(max_new_tokens=hf_model.config.n_positions)
     with pytest.raises(BotError, match="exceeds the model's context"):
         sample_tokens(FastGPT2(hf_model), [eos, eos], 2, too_long, eos_id=eos, pad_id=eos)
+
+
+def _full_sort_nucleus(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Reference top-p: sort the whole vocabulary, keep each token whose better-ranked tokens
+    hold less than top_p of the mass (TopPLogitsWarper's rule), always the best one."""
+    values, ids = logits.double().sort(dim=1, descending=True)
+    probs = values.softmax(dim=1)
+    better = probs.cumsum(dim=1) - probs
+    keep = better < top_p
+    keep[:, 0] = True
+    return torch.zeros_like(keep).scatter_(1, ids, keep)
+
+
+@pytest.mark.parametrize("top_p", [0.05, 0.5, 0.9, 0.95, 0.999])
+@pytest.mark.parametrize("spread", [0.05, 0.5, 2.0, 8.0, 60.0])
+def test_the_histogram_nucleus_is_the_full_sort_nucleus(top_p: float, spread: float) -> None:
+    generator = torch.Generator().manual_seed(int(spread * 100) + int(top_p * 1000))
+    # GPT-2's vocabulary size, from nearly flat (random weights) to very peaked rows.
+    logits = torch.randn(6, 50257, generator=generator) * spread
+    logits[1, :100] += 12.0  # a cluster of strong tokens over a flat floor
+    logits[2, 7] = 1e4  # one token holds all the mass
+    logits[3] = torch.round(logits[3] * 4) / 4  # many exact ties
+    logits[4, ::3] = -math.inf  # masked tokens (the min_new_tokens EOS ban, penalties)
+    threshold = nucleus_threshold(logits, top_p)
+    ours = logits >= threshold
+    reference = _full_sort_nucleus(logits, top_p)
+    possible = torch.isfinite(logits)
+    for row in (0, 1, 2, 4, 5):  # no ties: the set is well defined
+        assert torch.equal(ours[row] & possible[row], reference[row] & possible[row]), row
+    # With ties the full sort breaks them arbitrarily: the nucleus may differ only in tokens
+    # tied with the threshold.
+    differ = ours[3] ^ reference[3]
+    assert bool((logits[3][differ] == threshold[3]).all())
+    assert not bool((ours & ~possible).any())
+
+
+def test_nucleus_only_sampling_draws_the_nucleus_distribution() -> None:
+    logits = torch.tensor([[3.0, 2.5, 2.0, 0.0, -1.0, -math.inf, 1.0]]).repeat(4, 1)
+    sampling = Sampling(temperature=0.8, top_p=0.9, top_k=0)
+    scores = TopPLogitsWarper(0.9)(None, TemperatureLogitsWarper(0.8)(None, logits.clone()))
+    expected = scores.softmax(dim=1)[0]
+    generator = torch.Generator().manual_seed(0)
+    draws = torch.cat([choose_tokens(logits, sampling, generator) for _ in range(5000)])
+    counts = torch.bincount(draws, minlength=7).double() / draws.numel()
+    assert set(draws.unique().tolist()) == set(expected.nonzero().squeeze(1).tolist())
+    # 20,000 draws: a frequency's standard error is at most 0.0035.
+    torch.testing.assert_close(counts, expected.double(), atol=0.015, rtol=0)
+    assert choose_tokens(logits, replace(sampling, top_p=1.0), generator).shape == (4,)

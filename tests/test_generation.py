@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import torch
+from structlog.testing import capture_logs
 
 from bot.errors import BotError, UsageError
 from bot.generation import Generator, Sampling, resolve_device
@@ -16,7 +17,7 @@ from bot.generation import Generator, Sampling, resolve_device
 
 @pytest.fixture(scope="module")
 def generator(tiny_model_dir: Path) -> Generator:
-    return Generator.load(tiny_model_dir, device="cpu")
+    return Generator.load(tiny_model_dir, device="cpu", backend="torch")
 
 
 @pytest.fixture
@@ -138,7 +139,7 @@ def test_reload_lets_in_flight_generation_finish_on_the_old_model(
     two_versions: tuple[Path, Path],
 ) -> None:
     first, second = two_versions
-    gen = Generator.load(first, device="cpu")
+    gen = Generator.load(first, device="cpu", backend="torch")
     old_backend: Any = gen._slot.backend
     started, release = threading.Event(), threading.Event()
     real_sample = old_backend.sample
@@ -203,3 +204,42 @@ def test_reload_during_concurrent_generation(two_versions: tuple[Path, Path]) ->
     assert counts and set(counts) == {2}
     assert gen.version == second.name
     assert versions_seen >= {first.name}
+
+
+def _broken_copy(source: Path, target: Path, value: float) -> Path:
+    """A copy of the model whose final layer norm is filled with `value` (NaN or inf), saved
+    as a real model directory: it loads, and every logit it yields is non-finite."""
+    from transformers import GPT2LMHeadModel
+
+    shutil.copytree(source, target)
+    model = GPT2LMHeadModel.from_pretrained(source)
+    with torch.no_grad():
+        model.transformer.ln_f.weight.fill_(value)
+    model.save_pretrained(target)
+    return target
+
+
+@pytest.mark.parametrize("backend", ["auto", "torch", "fast"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_model_with_non_finite_logits_is_refused_at_load(
+    tiny_model_dir: Path, tmp_path: Path, backend: str, value: float
+) -> None:
+    broken = _broken_copy(tiny_model_dir, tmp_path / "diverged", value)
+    with pytest.raises(BotError, match="NaN or infinite logits") as refused:
+        Generator.load(broken, device="cpu", backend=backend)
+    assert str(broken) in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_hot_swap_to_a_nan_model_keeps_the_old_one(
+    two_versions: tuple[Path, Path], tmp_path: Path
+) -> None:
+    first, _ = two_versions
+    gen = Generator.load(first, device="cpu")
+    broken = _broken_copy(first, tmp_path / "20260103-000000", float("nan"))
+    with capture_logs() as logs, pytest.raises(BotError, match="NaN or infinite logits"):
+        gen.reload(broken)
+    refused = next(e for e in logs if e["event"].startswith("model reload refused"))
+    assert refused["refused"] == broken.name and refused["version"] == first.name
+    assert gen.version == first.name and gen.model_dir == first
+    texts = gen.generate("The cat", n=3, max_new_tokens=10)
+    assert len(texts) == 3 and all(t.startswith("The cat") for t in texts)

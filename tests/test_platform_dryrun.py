@@ -20,7 +20,7 @@ from bot.platform import (
     TwitterPlatform,
 )
 from bot.platform.xhttp import WriteRefused
-from tests.fakex import FakeX
+from scripts.fakes import FakeX
 
 USER_KEYS = Secrets("ck", "cs", "at", "ats")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.fakex import FakeX
+from scripts.fakes import FakeX
 
 ROOT = Path(__file__).resolve().parent.parent
 OAUTH = {"Authorization": 'OAuth oauth_consumer_key="ck"'}
@@ -111,7 +111,7 @@ def test_standalone_server_with_state_and_control_api(tmp_path: Path) -> None:
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakex", "--port", "0", "--state", str(state)],
+        [sys.executable, "-m", "scripts.fakes.x_server", "--port", "0", "--state", str(state)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -24,7 +24,7 @@ from bot.platform import (
     Unavailable,
 )
 from bot.platform.twitter import TwitterPlatform
-from tests.fakex import FakeX
+from scripts.fakes import FakeX
 
 TIMEOUT_S = 1.0
 # A generous bound, not a timing assertion: a fault must not hang the caller, and "timeout

@@ -9,7 +9,7 @@ import pytest
 from bot.config import Config, Secrets, config_from_mapping
 from bot.platform import AuthError, NotFound, Platform
 from bot.platform.twitter import TIMELINE_EXPANSIONS, TWEET_FIELDS, TwitterPlatform
-from tests.fakex import FakeX
+from scripts.fakes import FakeX
 
 USER_KEYS = Secrets("ck", "cs", "at", "ats")
 BEARER_ONLY = Secrets(bearer_token="bearer-token-xyz")

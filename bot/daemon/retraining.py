@@ -8,10 +8,8 @@ the daemon's own log stream.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -21,28 +19,12 @@ from typing import Any
 
 import bot
 from bot.logging import get_logger
+from bot.trainer.stopping import PARENT_ENV
 
 log = get_logger(__name__)
 
-# prctl option from <linux/prctl.h>.
-PR_SET_PDEATHSIG = 1
 # How long a child gets to exit after SIGTERM before it is killed.
 TERMINATE_GRACE_S = 3.0
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGTERM it when the daemon dies.
-
-    The child has its own session (so a terminal's Ctrl-C reaches only the daemon), so without
-    this a daemon killed with -9 would leave a trainer running that could promote a version
-    behind a restarted daemon's back. The death signal fires when the forking thread ends; the
-    job thread waits for the child, so that is the daemon's own end.
-    """
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: the graceful stop still terminates it
-        pass
 
 
 class TrainingFailed(Exception):
@@ -101,6 +83,11 @@ class TrainerProcess:
         # The child must import this very package, installed or not.
         root = str(Path(bot.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        # The child arranges its own death with this process (bot/trainer/stopping.py): no
+        # `preexec_fn`, which Python documents as deadlock-prone in a threaded process. Linux
+        # ties the death signal to the thread that started the child; that is the retrain job's
+        # thread, which waits for the child right here and outlives it.
+        env[PARENT_ENV] = str(os.getpid())
         with self._lock:
             if self._stopped:
                 raise TrainingFailed("the daemon is stopping")
@@ -113,7 +100,6 @@ class TrainerProcess:
                 text=True,
                 env=env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
             )
             child = self._child
         log.info("trainer started", pid=child.pid)

@@ -37,7 +37,10 @@ import torch
 import torch.nn.functional as F
 
 from bot.errors import BotError
-from bot.generation.generator import Candidate, Sampling, TorchBackend
+from bot.generation import probe
+from bot.generation.backend import Candidate
+from bot.generation.sampling import Sampling, choose_tokens, penalize_repeats
+from bot.generation.torch_backend import TorchBackend
 from bot.logging import get_logger
 
 log = get_logger(__name__)
@@ -182,6 +185,10 @@ def _nbytes(tensor: torch.Tensor) -> int:
 
 class UnsupportedModel(BotError):
     """The model is not a plain GPT-2, so the fast decoder cannot run it."""
+
+
+class ProbeFailed(UnsupportedModel):
+    """No packed precision keeps this model's probe loss within bounds ("auto" uses torch)."""
 
 
 class FastGPT2:
@@ -366,42 +373,6 @@ class Sampled:
     steps: int
 
 
-def penalize_repeats(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> None:
-    """transformers' repetition penalty, in place: every id already in the row (prompt and
-    generated, as transformers does) has its logit divided by `penalty` if positive, else
-    multiplied."""
-    scores = logits.gather(1, seen)
-    scores = torch.where(scores < 0, scores * penalty, scores / penalty)
-    logits.scatter_(1, seen, scores)
-
-
-def token_distribution(
-    logits: torch.Tensor, sampling: Sampling
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each row's next-token distribution under transformers' temperature -> top-k -> top-p
-    warpers, as (probabilities, token ids), both (rows, k): tokens outside the k have
-    probability 0 after top-k anyway, so top-p and the draw only need these k."""
-    logits = logits / sampling.temperature
-    k = min(max(sampling.top_k, 1), logits.shape[1]) if sampling.top_k > 0 else logits.shape[1]
-    values, ids = torch.topk(logits, k, dim=1)  # sorted descending
-    if sampling.top_p < 1.0:
-        # As TopPLogitsWarper: drop the low tail whose total mass is <= 1 - top_p, always
-        # keeping the best token.
-        tail_mass = values.flip(1).softmax(dim=1).cumsum(dim=1)
-        drop = (tail_mass <= 1 - sampling.top_p).flip(1)
-        drop[:, 0] = False
-        values = values.masked_fill(drop, -math.inf)
-    return values.softmax(dim=1), ids
-
-
-def _choose(
-    logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None
-) -> torch.Tensor:
-    probs, ids = token_distribution(logits, sampling)
-    picks = torch.multinomial(probs, 1, generator=generator)
-    return ids.gather(1, picks).squeeze(1)
-
-
 def sample_tokens(
     decoder: FastGPT2,
     prompt_ids: list[int],
@@ -438,7 +409,9 @@ def sample_tokens(
                 if step < sampling.min_new_tokens:
                     processed[:, eos_id] = -math.inf
                 chosen = (
-                    processed.argmax(dim=1) if greedy else _choose(processed, sampling, generator)
+                    processed.argmax(dim=1)
+                    if greedy
+                    else choose_tokens(processed, sampling, generator)
                 )
                 # A finished row only pads; the loop ends when every row has finished.
                 chosen = chosen.masked_fill(finished, pad_id)
@@ -476,40 +449,60 @@ class FastBackend(TorchBackend):
     runs on the fp32 model itself.
     """
 
-    def __init__(self, model_dir: Path, device: str) -> None:
+    def __init__(self, model_dir: Path, device: str, *, require_packed: bool = False) -> None:
+        """Load `model_dir`; with `require_packed` (backend "auto") raise UnsupportedModel
+        instead of running a model that the decoder cannot serve well in packed weights."""
         super().__init__(model_dir, device)
         self.decoder: FastGPT2 | None = None
         if device.startswith("cuda"):
             return  # half precision generate() on the GPU is already bandwidth-bound
-        precision = PRECISION if PRECISION != "int8" or int8_kernels_available() else "fp16"
-        if precision == "fp16" and not fp16_kernels_available():
-            precision = "fp32"
-        self.decoder = FastGPT2(self.model, precision=precision)
-        if precision == "int8":
-            self.decoder = self._keep_int8_only_if_harmless(self.decoder)
-            precision = self.decoder.precision
-        if self.decoder.half:
+        available = [
+            precision
+            for precision, present in (
+                ("int8", PRECISION == "int8" and int8_kernels_available()),
+                ("fp16", fp16_kernels_available()),
+            )
+            if present
+        ]
+        if not available:
+            if require_packed:
+                raise UnsupportedModel("fast backend: this torch build has no fbgemm kernels")
+            self.decoder = FastGPT2(self.model, precision="fp32")
+        else:
+            self.decoder = self._first_harmless(available, require_packed)
             # The decoder holds its own packed copy: drop the fp32 model (about 2/3 of the
             # memory) and hand the freed pages back to the OS.
             self.model = None
             _release_freed_memory()
-        log.info("fast decoder ready", model_dir=str(model_dir), weights=precision)
+        log.info("fast decoder ready", model_dir=str(model_dir), weights=self.decoder.precision)
 
-    def _keep_int8_only_if_harmless(self, decoder: FastGPT2) -> FastGPT2:
-        """int8 was checked on the models we can train here, not on every model a user loads
-        (real GPT-2 has activation outliers): measure this model's loss on a probe text in
-        int8 and fp32 while both exist, and fall back to fp16 beyond INT8_MAX_LOSS_INCREASE."""
-        ids = self.tokenizer(PROBE_TEXT)["input_ids"][: decoder.max_positions]
-        fp32_loss, int8_loss = probe_losses(self.model, decoder, ids)
-        if int8_loss <= fp32_loss * (1 + INT8_MAX_LOSS_INCREASE):
-            return decoder
-        log.warning(
-            "int8 weights change this model's loss too much; using fp16",
-            fp32_loss=round(fp32_loss, 4),
-            int8_loss=round(int8_loss, 4),
-        )
-        precision = "fp16" if fp16_kernels_available() else "fp32"
-        return FastGPT2(self.model, precision=precision)
+    @property
+    def label(self) -> str:
+        """ "fast (int8)", "fast (fp16)" ..., or "torch" where the decoder is not used (CUDA)."""
+        return f"fast ({self.decoder.precision})" if self.decoder else "torch"
+
+    def _first_harmless(self, precisions: list[str], require_packed: bool) -> FastGPT2:
+        """Packed weights were checked on the models we can train here, not on every model a
+        user loads (real GPT-2 has activation outliers): measure this model's loss on a probe
+        text in fp32 and in each packed precision while both exist, and keep the first within
+        probe.MAX_LOSS_INCREASE. When none is, "auto" refuses (torch serves the model) and an
+        explicit "fast" keeps the last one, with a warning."""
+        ids = probe.probe_ids(self.tokenizer, self.start_id, int(self.model.config.n_positions))
+        decoder: FastGPT2 | None = None
+        for precision in precisions:
+            decoder = FastGPT2(self.model, precision=precision)
+            fp32_loss, loss = probe.probe_losses(self.model, decoder, ids)
+            if loss <= fp32_loss * (1 + probe.MAX_LOSS_INCREASE):
+                return decoder
+            log.warning(
+                f"{precision} weights change this model's loss too much",
+                fp32_loss=round(fp32_loss, 4),
+                **{f"{precision}_loss": round(loss, 4)},
+            )
+        if require_packed:
+            raise ProbeFailed(f"{self.model_dir}: packed weights fail the quality probe")
+        assert decoder is not None
+        return decoder
 
     def sample(
         self, prompt: str | None, context: str | None, n: int, sampling: Sampling, scored: bool
@@ -538,34 +531,6 @@ class FastBackend(TorchBackend):
         self.decoder = None
         super().close()
         _release_freed_memory()
-
-
-# The issue's bound for quantization: at most 2% more loss than fp32.
-INT8_MAX_LOSS_INCREASE = 0.02
-# Ordinary prose for the load-time int8 check: any model trained on tweets predicts it with a
-# loss it should keep whatever the weights' precision.
-PROBE_TEXT = (
-    "Good morning! The coffee is on and the rain has finally stopped. I walked down to the "
-    "harbour to watch the boats come in, and the light on the water was something else. "
-    "Tomorrow I will try the new bread recipe, if the starter wakes up in time. What are you "
-    "all doing this weekend? Tell me something good that happened to you today."
-)
-
-
-def probe_losses(model: Any, decoder: FastGPT2, ids: list[int]) -> tuple[float, float]:
-    """Mean next-token loss of `ids` under the transformers model and under the decoder."""
-    labels = torch.tensor(ids[1:])
-    with torch.inference_mode():
-        reference = model(torch.tensor([ids])).logits[0, :-1].float()
-        decoder.start(1, len(ids))
-        try:
-            packed = decoder.prefill(ids, every_position=True)[:-1]
-        finally:
-            decoder.release()
-    return (
-        float(F.cross_entropy(reference, labels)),
-        float(F.cross_entropy(packed.float(), labels)),
-    )
 
 
 # Measured on 2 shared EPYC cores (GPT-2 124M, fp16 weights): one thread already reaches the

@@ -1,8 +1,11 @@
 """The model held once in memory, sampling batches of candidate tweets, swapped on retrain.
 
 `Generator.load(model_dir)` loads a Hugging Face directory onto the GPU (fp16/bf16) when there
-is one, else the CPU, through a *backend*: "torch" (transformers, always available) or another
-registered with `register_backend` (the optional fast backend plugs in there). `generate()`
+is one, else the CPU, through a *backend*: "torch" (transformers, always available), "fast"
+(bot.generation.fast, the int8 CPU decoder) or another registered with `register_backend`.
+"auto" (the default) picks per model: torch in bf16/fp16 on CUDA, the fast backend on a CPU
+when it can run the model and its packed weights pass their quality probe, else torch. A model
+whose logits are NaN or inf is refused by every backend (bot.generation.probe). `generate()`
 samples n candidates in one batched call; `reload()` swaps versions while other threads keep
 generating: calls already running finish on the old model, which is freed once the last one
 returns, and a version that fails to load leaves the old one in place.
@@ -10,79 +13,21 @@ returns, and a version that fails to load leaves the old one in place.
 
 from __future__ import annotations
 
-import gc
 import importlib
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from bot.config import GenerationSection
 from bot.errors import BotError, UsageError
+from bot.generation.backend import Backend, Candidate
+from bot.generation.sampling import Sampling
+from bot.generation.torch_backend import TorchBackend
 from bot.logging import get_logger
 
 log = get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """Sampling parameters of one generate call (defaults: `[generation]` of the config)."""
-
-    temperature: float = 0.9
-    top_p: float = 0.95
-    top_k: int = 50
-    repetition_penalty: float = 1.1
-    max_new_tokens: int = 60
-    # Only benchmarks set this: it forbids EOS until this many tokens exist.
-    min_new_tokens: int = 0
-
-    @classmethod
-    def from_settings(cls, settings: GenerationSection) -> Sampling:
-        """The sampling part of `[generation]`."""
-        return cls(
-            temperature=settings.temperature,
-            top_p=settings.top_p,
-            top_k=settings.top_k,
-            repetition_penalty=settings.repetition_penalty,
-            max_new_tokens=settings.max_new_tokens,
-        )
-
-    def updated(self, overrides: dict[str, Any]) -> Sampling:
-        """A copy with some parameters replaced; an unknown name is a UsageError."""
-        unknown = sorted(set(overrides) - set(asdict(self)))
-        if unknown:
-            raise UsageError(f"unknown sampling parameter(s): {', '.join(unknown)}")
-        return replace(self, **overrides)
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One generated text and the model's mean log-probability of its tokens (higher = surer)."""
-
-    text: str
-    mean_logprob: float
-    tokens: int
-
-
-class Backend(Protocol):
-    """A loaded model that samples candidates; one instance per model version."""
-
-    model_dir: Path
-    device: str
-
-    def sample(
-        self, prompt: str | None, context: str | None, n: int, sampling: Sampling, scored: bool
-    ) -> list[Candidate]:
-        """n candidates in one batch. Each is `prompt` plus its continuation; `context` (a
-        tweet being answered) precedes the candidate but is not part of it. Without `scored`
-        the backend may skip computing log-probs (mean_logprob is then 0.0)."""
-        ...
-
-    def close(self) -> None:
-        """Free the model's memory (called once no generation uses it any more)."""
-        ...
 
 
 BackendLoader = Callable[[Path, str], Backend]
@@ -103,104 +48,6 @@ def resolve_device(device: str = "auto") -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError(f"[model] device = {device!r}, but no CUDA GPU is available")
     return device
-
-
-class TorchBackend:
-    """transformers' `generate()` on a causal LM (GPT-2 and friends)."""
-
-    def __init__(self, model_dir: Path, device: str) -> None:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        self.model_dir = model_dir
-        self.device = device
-        # Half precision on GPU halves memory traffic, which is what bounds decoding speed;
-        # bf16 where supported (no overflow), else fp16. The CPU stays in fp32 (fp16 is slow there).
-        dtype = torch.float32
-        if device.startswith("cuda"):
-            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        self.tokenizer: Any = AutoTokenizer.from_pretrained(model_dir)
-        model: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
-        self.model: Any = model.to(device).eval()
-        eos = self.tokenizer.eos_token_id
-        if eos is None:
-            eos = self.model.generation_config.eos_token_id
-        if isinstance(eos, list):
-            eos = eos[0]
-        if eos is None:
-            raise BotError(f"{model_dir}: the tokenizer has no end-of-text token")
-        self.eos_id: int = int(eos)
-        bos = self.tokenizer.bos_token_id
-        # GPT-2 uses <|endoftext|> as both separator and start; training joined tweets with it,
-        # so a tweet "starts" right after one.
-        self.start_id: int = int(bos) if bos is not None else self.eos_id
-        pad = self.tokenizer.pad_token_id
-        self.pad_id: int = int(pad) if pad is not None else self.eos_id
-
-    def _prefix_ids(self, prompt: str | None, context: str | None) -> tuple[list[int], int]:
-        """Token ids fed to the model, and where the candidate's own text starts."""
-        ids = [self.start_id]
-        if context:
-            ids += [*self.tokenizer.encode(context, add_special_tokens=False), self.eos_id]
-        start = len(ids)
-        if prompt:
-            ids += self.tokenizer.encode(prompt, add_special_tokens=False)
-        return ids, start
-
-    def sample(
-        self, prompt: str | None, context: str | None, n: int, sampling: Sampling, scored: bool
-    ) -> list[Candidate]:
-        import torch
-
-        ids, text_start = self._prefix_ids(prompt, context)
-        # The same prompt n times: one batch, no padding needed.
-        input_ids = torch.tensor([ids] * n, dtype=torch.long, device=self.device)
-        with torch.inference_mode():
-            out = self.model.generate(
-                input_ids=input_ids,
-                attention_mask=torch.ones_like(input_ids),
-                do_sample=True,
-                temperature=sampling.temperature,
-                top_p=sampling.top_p,
-                top_k=sampling.top_k,
-                repetition_penalty=sampling.repetition_penalty,
-                max_new_tokens=sampling.max_new_tokens,
-                min_new_tokens=sampling.min_new_tokens or None,
-                eos_token_id=self.eos_id,
-                pad_token_id=self.pad_id,
-                return_dict_in_generate=True,
-                output_logits=scored,
-            )
-        sequences = out.sequences
-        new = sequences[:, len(ids) :]
-        # Each row stops at its own first EOS; what follows is padding of the batch.
-        is_eos = new == self.eos_id
-        after_eos = (is_eos.cumsum(dim=1) - is_eos.int()) > 0
-        keep = ~after_eos
-        lengths = keep.sum(dim=1)
-        means = [0.0] * n
-        if scored and out.logits:
-            # Raw logits (before temperature/top-k): the model's own confidence in each token.
-            steps = torch.stack(out.logits, dim=1).float()  # (n, steps, vocab)
-            logprobs = torch.log_softmax(steps, dim=-1)
-            chosen = logprobs.gather(2, new[:, : steps.shape[1]].unsqueeze(-1)).squeeze(-1)
-            mask = keep[:, : steps.shape[1]].float()
-            means = ((chosen * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)).tolist()
-        candidates = []
-        for row in range(n):
-            own = new[row][keep[row]].tolist()
-            body = sequences[row, text_start : len(ids)].tolist() + own
-            text = self.tokenizer.decode(body, skip_special_tokens=True).strip()
-            candidates.append(Candidate(text, float(means[row]), int(lengths[row])))
-        return candidates
-
-    def close(self) -> None:
-        import torch
-
-        self.model = None
-        gc.collect()
-        if self.device.startswith("cuda"):
-            torch.cuda.empty_cache()
 
 
 register_backend("torch", TorchBackend)
@@ -227,6 +74,7 @@ class Generator:
         self, slot_backend: Backend, *, sampling: Sampling, backend_name: str = "torch"
     ) -> None:
         self.sampling = sampling
+        # As configured ("auto" stays "auto", so each reloaded version is judged anew).
         self.backend_name = backend_name
         self._slot = _Slot(slot_backend, slot_backend.model_dir.name)
         self._swap_lock = threading.Lock()  # guards _slot and the users counts
@@ -237,11 +85,13 @@ class Generator:
         cls,
         model_dir: str | Path,
         device: str = "auto",
+        backend: str | None = None,
         *,
         settings: GenerationSection | None = None,
-        backend: str | None = None,
     ) -> Generator:
-        """Load a model directory once; `settings` default to `[generation]`'s defaults."""
+        """Load a model directory once. `backend` (default: `settings.backend`, "auto") is
+        "auto", "torch", "fast" or a registered name; `settings` default to `[generation]`'s
+        defaults. Raises BotError naming the directory when it cannot be used."""
         settings = settings or GenerationSection()
         name = backend or settings.backend
         loaded = _load_backend(name, Path(model_dir), device)
@@ -259,7 +109,13 @@ class Generator:
 
     @property
     def device(self) -> str:
+        """Device of the model now in use ("cpu", "cuda", ...)."""
         return self._slot.backend.device
+
+    @property
+    def backend_in_use(self) -> str:
+        """The backend actually serving the current version ("auto" resolved)."""
+        return _backend_label(self._slot.backend)
 
     @contextmanager
     def _use(self) -> Iterator[_Slot]:
@@ -318,7 +174,16 @@ class Generator:
         path = Path(model_dir)
         with self._reload_lock:
             device = self.device
-            loaded = _load_backend(self.backend_name, path, device)
+            try:
+                loaded = _load_backend(self.backend_name, path, device)
+            except BotError as exc:
+                log.error(
+                    "model reload refused; keeping the old model",
+                    version=self.version,
+                    refused=path.name,
+                    error=str(exc),
+                )
+                raise
             with self._swap_lock:
                 old = self._slot
                 self._slot = _Slot(loaded, path.name)
@@ -353,11 +218,31 @@ def _backend_loader(name: str) -> BackendLoader | None:
     return _BACKENDS.get(name)
 
 
+def _backend_label(backend: Backend) -> str:
+    label = getattr(backend, "label", None)
+    return label if isinstance(label, str) else type(backend).__name__
+
+
+def _load_auto(model_dir: Path, device: str) -> Backend:
+    """ "auto": torch on CUDA (bf16/fp16 `generate()` is already bandwidth-bound there); on a
+    CPU the fast decoder, unless it cannot run the model or none of its packed precisions
+    passes the load-time quality probe, then torch."""
+    if device.startswith("cuda"):
+        return TorchBackend(model_dir, device)
+    from bot.generation.fast import FastBackend, UnsupportedModel
+
+    try:
+        return FastBackend(model_dir, device, require_packed=True)
+    except UnsupportedModel as exc:
+        log.info("fast backend cannot serve this model; using torch", reason=str(exc))
+    return TorchBackend(model_dir, device)
+
+
 def _load_backend(name: str, model_dir: Path, device: str) -> Backend:
     """Load `model_dir` with the named backend; every failure is one clear BotError."""
-    loader = _backend_loader(name)
+    loader = _load_auto if name == "auto" else _backend_loader(name)
     if loader is None:
-        known = ", ".join(sorted(_BACKENDS))
+        known = ", ".join(sorted({"auto", *_BACKENDS, *_OPTIONAL_BACKENDS}))
         raise UsageError(f"[generation] backend = {name!r} is not available (have: {known})")
     if not model_dir.is_dir():
         raise BotError(f"{model_dir}: model directory not found")

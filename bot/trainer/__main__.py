@@ -11,23 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-from types import FrameType
 
 from bot.config import Secrets, load_config
 from bot.errors import BotError
 from bot.logging import configure_logging, get_logger, redact_text
+from bot.trainer.stopping import Terminated, die_with_parent, sigterm_unwinds
 
 log = get_logger("bot.trainer")
-
-
-class Terminated(BaseException):
-    """SIGTERM arrived: unwind like Ctrl-C so the temporary directory is removed."""
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise Terminated()
 
 
 def _emit(payload: dict[str, object]) -> None:
@@ -36,19 +27,25 @@ def _emit(payload: dict[str, object]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one training run and return the exit code."""
+    die_with_parent()
+    with sigterm_unwinds():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.trainer", description=__doc__)
     parser.add_argument("--config", metavar="PATH", help="config file (default: as tweetbot)")
     parser.add_argument("--debug", action="store_true", help="full tracebacks")
     args = parser.parse_args(argv)
     configure_logging("auto", level="DEBUG" if args.debug else "INFO",
                       secrets=Secrets.from_env().values())  # fmt: skip
-    signal.signal(signal.SIGTERM, _on_sigterm)
     from bot.store import Store
     from bot.trainer.pipeline import run_training
 
     store = None
     try:
         config = load_config(args.config)
+        config.writable_dir("data_dir")
         store = Store(config.db_path)
         report = run_training(config, store)
     except BotError as exc:

@@ -17,6 +17,7 @@ from bot.config import Config
 from bot.logging import get_logger
 from bot.store import Store
 from bot.trainer.registry import Decision, judge, prune, register
+from bot.trainer.stopping import STOPPED, was_stopped
 from bot.trainer.train import DataTableLike, TrainResult, train_version
 
 log = get_logger(__name__)
@@ -93,7 +94,8 @@ def run_training(
         # Undo whatever part of this run reached disk or the registry, then say why it failed.
         if result is not None and result.is_main_process:
             _undo(store, result, registered, before.version if before else None)
-        message = str(exc) or type(exc).__name__
+        # A stop (SIGTERM, Ctrl-C) is recorded as such, so the row never stays `running`.
+        message = STOPPED if was_stopped(exc) else (str(exc) or type(exc).__name__)
         store.finish_training_run(run_id, "failed", error=message[:500])
         raise
     try:

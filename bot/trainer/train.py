@@ -108,6 +108,30 @@ def _precision(use_cpu: bool) -> str:
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
+# How the libraries report a full disk when they do not raise OSError: safetensors' Rust
+# writer raises SafetensorError("... No space left on device (os error 28)"), and torch's zip
+# writer a RuntimeError that names only a file position.
+_DISK_FULL_TEXT = ("no space left on device", "os error 28", "storagefull", "disk quota exceeded")
+_TORCH_WRITER_TEXT = ("inline_container", "pytorchstreamwriter", "file write failed")
+# Below this much free space, a failed torch write is taken for a full disk.
+_NEARLY_FULL_BYTES = 16 * 1024 * 1024
+
+
+def is_disk_full(exc: BaseException, target: Path) -> bool:
+    """True when `exc` is a write that failed because the disk under `target` is full."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc).lower()
+    if any(marker in text for marker in _DISK_FULL_TEXT):
+        return True
+    if isinstance(exc, RuntimeError) and any(m in text for m in _TORCH_WRITER_TEXT):
+        try:
+            return shutil.disk_usage(target.parent).free < _NEARLY_FULL_BYTES
+        except OSError:
+            return False
+    return False
+
+
 @contextlib.contextmanager
 def resource_errors(what: str, target: Path) -> Iterator[None]:
     """Turn a full disk or exhausted memory into one clear BotError."""
@@ -115,21 +139,21 @@ def resource_errors(what: str, target: Path) -> Iterator[None]:
 
     try:
         yield
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise BotError(
-                f"disk full while {what} under {target.parent}; nothing was changed "
-                "(free some space, or lower [training] keep_versions, and retry)"
-            ) from None
-        raise
     except (torch.OutOfMemoryError, MemoryError) as exc:
         raise BotError(
             f"out of memory while {what} ({type(exc).__name__}); nothing was changed "
             "(lower [training] batch_size or block_size, or use a smaller [model] base)"
         ) from None
-    except RuntimeError as exc:
+    except Exception as exc:
+        if is_disk_full(exc, target):
+            raise BotError(
+                f"disk full while {what} under {target.parent}; nothing was changed "
+                "(free some space, or lower [training] keep_versions, and retry)"
+            ) from None
         # The CPU allocator reports exhaustion as a plain RuntimeError.
-        if "can't allocate memory" in str(exc) or "out of memory" in str(exc).lower():
+        if isinstance(exc, RuntimeError) and (
+            "can't allocate memory" in str(exc) or "out of memory" in str(exc).lower()
+        ):
             raise BotError(
                 f"out of memory while {what}; nothing was changed "
                 "(lower [training] batch_size or block_size, or use a smaller [model] base)"
@@ -204,6 +228,8 @@ def train_version(
     disk or exhausted memory; on any failure or interrupt the temporary directory is removed
     and nothing else on disk has changed. `callbacks` are extra `TrainerCallback`s.
     """
+    # First, before any work: a folder we cannot write is a config error (exit 2).
+    models_dir = config.writable_dir("models_dir")
     chars = sum(len(t) for t in texts)
     if chars < MIN_TRAINING_CHARS:
         raise BotError(
@@ -215,8 +241,6 @@ def train_version(
     if not split.eval or not split.train:
         raise BotError("too little text to train on: fewer than two different kept tweets")
     train_texts = shuffled(split.train, training.seed)
-    models_dir = config.models_dir
-    models_dir.mkdir(parents=True, exist_ok=True)
     name = version or new_version_name(models_dir)
     temp = models_dir / f"{TEMP_PREFIX}{name}-{os.getpid()}"
     started = time.monotonic()

@@ -1,33 +1,20 @@
-"""A fake X API v2 server on loopback, for tests, the daemon's end-to-end runs and manual demos.
+"""The fake X API v2 in memory: accounts, tweets, timelines and the routes that answer them.
 
 It speaks the parts of API v2 the bot uses, the way X does: `tweet.fields`, `user.fields` and
 `expansions` decide what each object carries (fields that were not asked for are absent),
 timelines page newest first with `meta.next_token`, `since_id` and `max_results` are honoured,
 user timelines reach back 3,200 tweets and mentions 800, errors are problem JSON, and a second
-tweet with the same text is refused with X's duplicate-content 403.
-
-Tests drive it in-process through the `fake_x` fixture (`add_user`, `add_tweets`,
-`add_mention`, `posted`, `requests`, `fail_next`). Other processes drive it over HTTP through
-`/_control/...` (see `ControlHandler`), and `python -m tests.fakex --port 0 --state FILE`
-runs it standalone, printing `listening on http://127.0.0.1:PORT` once it accepts connections.
+tweet with the same text is refused with X's duplicate-content 403. No HTTP here: x_server.py
+puts this on loopback, x_control.py is how tests and other processes set the scene.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
-import socket
 import threading
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
-
-import pytest
 
 # How far back X lets a client page (DESIGN.md: mentions 800, user timelines 3,200).
 TIMELINE_REACH = 3200
@@ -148,60 +135,17 @@ class FakeXState:
     clock: datetime = field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
 
 
-class FakeX:
-    """The fake X API: an HTTP server on 127.0.0.1 plus the control methods tests call."""
+class XApi:
+    """The state of a fake X and the API routes over it (thread-safe through `lock`)."""
 
     def __init__(self, me_username: str = "tweetbot_bot", me_id: str = "1000") -> None:
         self.state = FakeXState()
         self.lock = threading.RLock()
-        self.slow_seconds = 3.0
-        # (consumer secret, token secret): when set, OAuth 1.0a signatures are checked as X
-        # does, against X's own URL, whatever address the request was sent to.
-        self.oauth_secrets: tuple[str, str] | None = None
         # X's 2026 rule for self-serve apps: a reply only to a post that mentions or quotes
         # the bot. Off by default so tests can reply to anything.
         self.restrict_replies = False
-        # The x-rate-limit-remaining every successful answer carries.
-        self.rate_limit_remaining = 899
-        self._stopping = threading.Event()
         self.add_user(me_username, me_id, name="The Bot")
         self.state.me_id = me_id
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # ---- lifecycle -------------------------------------------------------------------------
-
-    def start(self, port: int = 0) -> FakeX:
-        """Serve on 127.0.0.1:`port` (0 picks a free one) in a background thread."""
-        handler = type("BoundHandler", (FakeXHandler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self._server.daemon_threads = True
-        # A short poll keeps `stop()` (and so every test's teardown) quick.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; slow faults in progress are cut short."""
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "FakeX is not started"
-        return int(self._server.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        """What `[twitter] api_base_url` should be set to."""
-        return f"http://127.0.0.1:{self.port}"
-
-    # ---- control: setting the scene -------------------------------------------------------
 
     @property
     def me(self) -> dict[str, Any]:
@@ -236,100 +180,6 @@ class FakeX:
                     return user
         return None
 
-    def add_tweets(self, username: str, tweets: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Add API v2 tweet dicts to `username`'s timeline (the account is created if needed).
-
-        Missing `id`, `created_at`, `conversation_id` and `edit_history_tweet_ids` are filled
-        in; ids increase in the order given, so the last tweet is the newest. Returns the
-        stored tweets.
-        """
-        author_id = self.add_user(username)
-        stored = []
-        with self.lock:
-            for tweet in tweets:
-                stored.append(self._store_tweet(dict(tweet), author_id))
-        return stored
-
-    def add_mention(
-        self,
-        text: str | None = None,
-        *,
-        author: str = "fan_account",
-        id: str | None = None,
-        in_reply_to: str | None = None,
-        created_at: str | None = None,
-        **fields: Any,
-    ) -> dict[str, Any]:
-        """A tweet by `author` that mentions the bot (a reply when `in_reply_to` is a tweet id)."""
-        author_id = self.add_user(author)
-        bot = self.me["username"]
-        tweet: dict[str, Any] = {"text": text if text is not None else f"@{bot} hello there"}
-        if id is not None:
-            tweet["id"] = id
-        if created_at is not None:
-            tweet["created_at"] = created_at
-        with self.lock:
-            if in_reply_to is not None:
-                parent = self.state.tweets.get(str(in_reply_to))
-                tweet["referenced_tweets"] = [{"type": "replied_to", "id": str(in_reply_to)}]
-                if parent is not None:
-                    tweet["in_reply_to_user_id"] = parent["author_id"]
-                    tweet["conversation_id"] = parent["conversation_id"]
-            tweet.update(fields)
-            tweet.setdefault("entities", {"mentions": [self._mention_entity(tweet["text"], bot)]})
-            stored = self._store_tweet(tweet, author_id)
-            self.state.mention_ids.append(stored["id"])
-            return stored
-
-    def fail_next(
-        self, path_regex: str, kind: str, count: int = 1, *, method: str | None = None
-    ) -> None:
-        """Serve fault `kind` (see FAULTS) instead of the next `count` matching requests.
-
-        `path_regex` is searched in the request's path and query string; `method` narrows it.
-        """
-        if kind not in FAULTS:
-            raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULTS)}")
-        with self.lock:
-            self.state.faults.append(
-                Fault(re.compile(path_regex), kind, count, method.upper() if method else None)
-            )
-
-    # ---- control: reading what happened ---------------------------------------------------
-
-    @property
-    def posted(self) -> list[dict[str, Any]]:
-        """Every tweet created through POST /2/tweets, oldest first."""
-        with self.lock:
-            return [dict(t) for t in self.state.posted]
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every API request received (faulted ones included), oldest first."""
-        with self.lock:
-            return list(self.state.requests)
-
-    def requests_for(self, method: str, path_regex: str = ".*") -> list[RecordedRequest]:
-        """The recorded requests with this method whose path matches `path_regex`."""
-        pattern = re.compile(path_regex)
-        return [r for r in self.requests if r.method == method and pattern.search(r.path)]
-
-    def load_state(self, spec: dict[str, Any]) -> None:
-        """Load a scene: {"me": {...}, "users": [...], "tweets": {...}, "mentions": [...]}.
-
-        `tweets` maps usernames to tweet dicts; `mentions` are `add_mention` keyword dicts.
-        """
-        me = spec.get("me")
-        if me:
-            user_id = self.add_user(me["username"], me.get("id"), me.get("name"))
-            self.state.me_id = user_id
-        for user in spec.get("users", []):
-            self.add_user(user["username"], user.get("id"), user.get("name"))
-        for username, tweets in spec.get("tweets", {}).items():
-            self.add_tweets(username, tweets)
-        for mention in spec.get("mentions", []):
-            self.add_mention(**mention)
-
     # ---- internals -------------------------------------------------------------------------
 
     def _new_id(self) -> str:
@@ -360,26 +210,6 @@ class FakeX:
         tweet.setdefault("edit_history_tweet_ids", [tweet_id])
         self.state.tweets[tweet_id] = tweet
         return tweet
-
-    def take_fault(self, method: str, target: str) -> str | None:
-        """The fault to serve for this request, if one is pending (and count it down).
-
-        `target` is the path with its query string, so a pattern can pick out a later page
-        (`/mentions\\?.*pagination_token`).
-        """
-        with self.lock:
-            for fault in self.state.faults:
-                if fault.method not in (None, method) or not fault.pattern.search(target):
-                    continue
-                fault.count -= 1
-                if fault.count <= 0:
-                    self.state.faults.remove(fault)
-                return fault.kind
-        return None
-
-    def wait_slow(self) -> None:
-        """Sleep `slow_seconds`, cut short when the server stops."""
-        self._stopping.wait(self.slow_seconds)
 
     # ---- the API ---------------------------------------------------------------------------
 
@@ -579,226 +409,3 @@ class FakeX:
             for ref in tweet.get("referenced_tweets", [])
         )
         return mentioned or quoted or tweet.get("author_id") == me["id"]
-
-    def control(self, method: str, path: str, body: Any) -> tuple[int, Any]:
-        """The HTTP control API for other processes (`/_control/...`)."""
-        body = body if isinstance(body, dict) else {}
-        if method == "GET" and path == "/_control/posted":
-            return 200, self.posted
-        if method == "GET" and path == "/_control/requests":
-            return 200, [r.__dict__ for r in self.requests]
-        if method == "POST" and path == "/_control/users":
-            return 200, {"id": self.add_user(body["username"], body.get("id"), body.get("name"))}
-        if method == "POST" and path == "/_control/tweets":
-            return 200, self.add_tweets(body["username"], body["tweets"])
-        if method == "POST" and path == "/_control/mentions":
-            return 200, self.add_mention(**body)
-        if method == "POST" and path == "/_control/faults":
-            self.fail_next(
-                body["path"], body["kind"], body.get("count", 1), method=body.get("method")
-            )
-            return 200, {"ok": True}
-        if method == "POST" and path == "/_control/state":
-            self.load_state(body)
-            return 200, {"ok": True}
-        return 404, {"error": f"no control route {method} {path}"}
-
-
-class FakeXHandler(BaseHTTPRequestHandler):
-    """One HTTP request against a `FakeX` (bound per server as the class attribute `fake`)."""
-
-    fake: FakeX
-    protocol_version = "HTTP/1.1"  # keep-alive, like X; a dropped connection is then visible
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # quiet: pytest output is for test failures
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def do_DELETE(self) -> None:
-        self._handle("DELETE")
-
-    def do_PUT(self) -> None:
-        self._handle("PUT")
-
-    def _handle(self, method: str) -> None:
-        split = urlsplit(self.path)
-        path = split.path
-        query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode("utf-8", "replace")
-        if path.startswith("/_control/"):
-            status, payload = self.fake.control(method, path, body)
-            self._send(status, json.dumps(payload).encode())
-            return
-        header = self.headers.get("Authorization", "")
-        auth = "oauth1" if header.startswith("OAuth ") else "bearer" if header.startswith(
-            "Bearer "
-        ) else None  # fmt: skip
-        with self.fake.lock:
-            self.fake.state.requests.append(RecordedRequest(method, path, query, body, auth))
-        if auth == "oauth1" and self.fake.oauth_secrets and not self._signature_ok(method, header):
-            unauthorized = {"title": "Unauthorized", "detail": "Unauthorized", "status": 401}
-            self._send(401, json.dumps(unauthorized).encode())
-            return
-        fault = self.fake.take_fault(method, self.path)
-        if fault is not None and self._serve_fault(fault):
-            return
-        try:
-            status, payload = self.fake.route(method, path, query, body, auth)
-        except ApiError as exc:
-            self._send(
-                exc.status, json.dumps(exc.body).encode(), content_type="application/problem+json"
-            )
-            return
-        remaining = self.fake.rate_limit_remaining
-        self._send(status, json.dumps(payload).encode(), headers=self._rate_headers(remaining))
-
-    def _signature_ok(self, method: str, header: str) -> bool:
-        """Check the OAuth 1.0a HMAC-SHA1 signature against X's URL for this path."""
-        from types import SimpleNamespace
-
-        from oauthlib.oauth1.rfc5849 import signature
-
-        assert self.fake.oauth_secrets is not None
-        split = urlsplit(self.path)
-        params = signature.collect_parameters(
-            uri_query=split.query, headers={"Authorization": header}
-        )
-        sent = dict(signature.collect_parameters(
-            headers={"Authorization": header}, exclude_oauth_signature=False
-        )).get("oauth_signature", "")  # fmt: skip
-        request = SimpleNamespace(
-            http_method=method,
-            uri="https://api.twitter.com" + split.path,
-            params=params,
-            signature=sent,
-        )
-        consumer_secret, token_secret = self.fake.oauth_secrets
-        return bool(signature.verify_hmac_sha1(request, consumer_secret, token_secret))
-
-    @staticmethod
-    def _rate_headers(remaining: int) -> dict[str, str]:
-        return {
-            "x-rate-limit-limit": "900",
-            "x-rate-limit-remaining": str(remaining),
-            "x-rate-limit-reset": str(int(time.time()) + 900),
-        }
-
-    def _serve_fault(self, kind: str) -> bool:
-        """Answer with fault `kind`; False when the request should then be served normally."""
-
-        def problem(status: int, title: str, detail: str, kind: str = "about:blank") -> bytes:
-            return json.dumps(
-                {"title": title, "detail": detail, "type": kind, "status": status}
-            ).encode()
-
-        too_many = problem(429, "Too Many Requests", "Too Many Requests")
-        if kind == "rate_limit":
-            headers = self._rate_headers(remaining=0)
-            headers["x-rate-limit-reset"] = str(int(time.time()) + 60)
-            self._send(429, too_many, headers=headers)
-        elif kind == "rate_limit_no_reset":
-            self._send(429, too_many)
-        elif kind == "rate_limit_garbled_reset":
-            self._send(429, too_many, headers={"x-rate-limit-reset": "soon-ish"})
-        elif kind == "unauthorized":
-            self._send(401, problem(401, "Unauthorized", "Unauthorized"))
-        elif kind == "forbidden":
-            self._send(
-                403,
-                problem(
-                    403,
-                    "Client Forbidden",
-                    "When authenticating requests to the Twitter API v2 endpoints, you must use "
-                    "keys and tokens from a Twitter developer App that is attached to a Project.",
-                    "https://api.twitter.com/2/problems/client-forbidden",
-                ),
-            )
-        elif kind == "not_found":
-            self._send(404, problem(404, "Not Found Error", "Not Found"))
-        elif kind == "server_error":
-            self._send(500, problem(500, "Internal Server Error", "Something went wrong"))
-        elif kind == "unavailable_html":
-            self._send(503, b"<html><body><h1>503 Service Unavailable</h1></body></html>",
-                       content_type="text/html")  # fmt: skip
-        elif kind == "html_200":
-            self._send(200, b"<!DOCTYPE html><html><body>Please sign in</body></html>",
-                       content_type="text/html")  # fmt: skip
-        elif kind == "malformed_json":
-            self._send(200, b'{"data": [{"id": "1", "text": "cut of')
-        elif kind == "missing_fields":
-            self._send(200, json.dumps({"data": [{"txt": "no id here"}]}).encode())
-        elif kind == "slow":
-            self.fake.wait_slow()
-            self._send(503, problem(503, "Service Unavailable", "slow and then gave up"))
-        elif kind == "slow_then_ok":
-            self.fake.wait_slow()
-            return False
-        elif kind == "drop":
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-        return True
-
-    def _send(
-        self,
-        status: int,
-        body: bytes,
-        *,
-        content_type: str = "application/json; charset=utf-8",
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
-        except OSError:
-            # The client gave up (a timeout test); nothing left to tell it.
-            self.close_connection = True
-
-
-@pytest.fixture
-def fake_x() -> Iterator[FakeX]:
-    """A running fake X API v2 server; point `[twitter] api_base_url` at `fake_x.base_url`."""
-    server = FakeX().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Run the fake standalone until interrupted (for daemon subprocess tests and demos)."""
-    parser = argparse.ArgumentParser(prog="python -m tests.fakex", description=__doc__)
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--state", help="JSON scene to load (see FakeX.load_state)")
-    args = parser.parse_args(argv)
-    fake = FakeX()
-    if args.state:
-        with open(args.state, encoding="utf-8") as handle:
-            fake.load_state(json.load(handle))
-    fake.start(args.port)
-    print(f"listening on {fake.base_url}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
-
-
-if __name__ == "__main__":
-    main()
