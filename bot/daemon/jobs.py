@@ -240,7 +240,7 @@ class Daemon:
         now = now or self.clock()
         after = self.config.review.expire_after
         stale = review_queue.expire_older_than(
-            self.store, now - timedelta(seconds=after), f"not reviewed within {after:.0f}s"
+            self.store, now - timedelta(seconds=after), f"not reviewed within {_span(after)}"
         )
         late = review_queue.expire_replies_to_old_mentions(
             self.store,
@@ -580,6 +580,14 @@ class Daemon:
             self._loaded = wanted
             log.info("model switched to the registry's current version", version=current.version)
             return JobResult("switched", current.version)
+
+
+def _span(seconds: float) -> str:
+    """A duration as the config writes it: "24h", "90m", "45s"."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
 
 
 def _newest_id(mentions: list[Mention]) -> str | None:
