@@ -584,6 +584,82 @@ def models_promote(app: AppContext, version: str) -> None:
 # ---- end trainer ------------------------------------------------------------------------------
 
 
+# ---- review and console (issue 14): review, web ------------------------------------------------
+
+
+def _print_review_item(item: Any) -> None:
+    click.echo(f"{item.id:>5}  {item.kind:<5} {item.network:<8} {item.status:<15} {item.text}")
+    for number, alternate in enumerate(item.alternates, start=1):
+        click.echo(f"{'':>7}alt {number}: {alternate}")
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def review(ctx: click.Context, as_json: bool) -> None:
+    """List posts and replies awaiting review, oldest first, with their alternates."""
+    from bot.store import review as queue
+
+    if ctx.invoked_subcommand is not None:
+        return
+    items = queue.awaiting(ctx.find_object(AppContext).store())  # type: ignore[union-attr]
+    if as_json:
+        click.echo(json.dumps([i.to_dict() for i in items], indent=2, ensure_ascii=False))
+        return
+    if not items:
+        click.echo("nothing awaiting review")
+    for item in items:
+        _print_review_item(item)
+
+
+@review.command("approve")
+@click.argument("post_id", metavar="ID", type=int)
+@pass_app
+def review_approve(app: AppContext, post_id: int) -> None:
+    """Approve post ID: the running daemon sends it under the usual outbox rules."""
+    from bot.store import review as queue
+
+    queue.approve(app.store(), post_id)
+    click.echo(f"post {post_id} approved")
+
+
+@review.command("reject")
+@click.argument("post_id", metavar="ID", type=int)
+@pass_app
+def review_reject(app: AppContext, post_id: int) -> None:
+    """Reject post ID: it is never sent."""
+    from bot.store import review as queue
+
+    queue.reject(app.store(), post_id)
+    click.echo(f"post {post_id} rejected")
+
+
+@review.command("edit")
+@click.argument("post_id", metavar="ID", type=int)
+@click.argument("text")
+@pass_app
+def review_edit(app: AppContext, post_id: int, text: str) -> None:
+    """Replace the text of post ID; the new text must pass the filters (exit 1 if refused)."""
+    from bot.daemon.review import filters_judge
+    from bot.store import review as queue
+
+    store = app.store()
+    item = queue.edit(store, post_id, text, filters_judge(app.config, store))
+    click.echo(f"post {post_id} now reads: {item.text}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8350, show_default=True, type=click.IntRange(0, 65535))
+@pass_app
+def web(app: AppContext, host: str, port: int) -> None:
+    """Serve the operator console (needs TWEETBOT_WEB_TOKEN); Ctrl-C stops it."""
+    from bot.web import serve, web_token
+
+    token = web_token()
+    serve(app.config, token, host=host, port=port)
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point: run the CLI and turn errors into one line and an exit code."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])

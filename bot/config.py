@@ -228,6 +228,14 @@ class LimitsSection(_Section):
     posts_per_month: int = Field(500, ge=0)
 
 
+class ReviewSection(_Section):
+    # "approve": a post (or reply) waits in the review queue until an operator approves it.
+    posts: str = Field("auto", pattern=r"^(auto|approve)$")
+    replies: str = Field("auto", pattern=r"^(auto|approve)$")
+    # An item nobody approved within this long expires and is never sent.
+    expire_after: Duration = Field(24 * 3600.0, gt=0)
+
+
 class Config(_Section):
     """The whole validated configuration; `path` is the file it came from (None for defaults)."""
 
@@ -241,6 +249,7 @@ class Config(_Section):
     replies: RepliesSection = RepliesSection()
     filters: FiltersSection = FiltersSection()
     limits: LimitsSection = LimitsSection()
+    review: ReviewSection = ReviewSection()
     path: Path | None = Field(None, exclude=True)
 
     @property

@@ -7,6 +7,11 @@ Each step runs the real `tweetbot` CLI in ./demo (recreated on every run):
 4. `tweetbot run` in dry run for a bounded time, with simulated mentions arriving over time:
    scheduled posts and replies are printed ("DRY RUN: ..."), nothing is sent anywhere;
 5. `tweetbot status`: what the daemon did, with skip reasons, budget and next job times.
+
+`DEMO_REVIEW=1 make demo` shows review mode instead: posts and replies wait in the review queue
+(`[review] posts = "approve"`), the console (`tweetbot web`) serves it on 127.0.0.1:8350 while
+the daemon runs, and a scripted operator approves, edits or rejects each waiting item with
+`tweetbot review`; only approved items are "sent" (printed, as ever in dry run).
 """
 
 from __future__ import annotations
@@ -23,6 +28,15 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo"
 # How long the daemon runs; long enough for several posts and every simulated mention.
 RUN_FOR = os.environ.get("DEMO_RUN_FOR", "60s")
+REVIEW = os.environ.get("DEMO_REVIEW", "") not in ("", "0")
+
+REVIEW_CONFIG = """
+# DEMO_REVIEW=1: every post and reply waits for the operator.
+[review]
+posts = "approve"
+replies = "approve"
+expire_after = "10m"
+"""
 
 DEMO_CONFIG = """\
 # The demo bot: a fictional account, a model trained from scratch, dry run only.
@@ -95,13 +109,75 @@ def tweetbot(*args: str) -> None:
     )
 
 
+def _review_json() -> list[dict[str, object]]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "--log-format", "json", "review", "--json"],
+        cwd=DEMO, env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    items: list[dict[str, object]] = json.loads(done.stdout)
+    return items
+
+
+def operator(*args: str) -> bool:
+    """One `tweetbot review ...` of the scripted operator; False when it was refused."""
+    try:
+        tweetbot("review", *args)
+    except subprocess.CalledProcessError:
+        return False
+    return True
+
+
+def run_with_operator() -> None:
+    """Review mode: the daemon and the console run while a scripted operator works the queue."""
+    import secrets
+
+    token = secrets.token_urlsafe(18)
+    token_file = DEMO / "web-token"
+    token_file.write_text(token + "\n", encoding="utf-8")
+    token_file.chmod(0o600)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "TWEETBOT_WEB_TOKEN": token}  # fmt: skip
+    base = [sys.executable, "-m", "bot", "--log-format", "console"]
+    print(f"\n$ tweetbot run --for {RUN_FOR} --simulate-mentions mentions.json &", flush=True)
+    daemon = subprocess.Popen(
+        [*base, "run", "--for", RUN_FOR, "--simulate-mentions", "mentions.json"], cwd=DEMO, env=env
+    )
+    print("$ tweetbot web &   # http://127.0.0.1:8350/ (token in demo/web-token)", flush=True)
+    console = subprocess.Popen([*base, "web"], cwd=DEMO, env=env, stderr=subprocess.DEVNULL)
+    seen: set[object] = set()
+    turn = 0
+    try:
+        while daemon.poll() is None:
+            time.sleep(3)
+            for item in _review_json():
+                if item["id"] in seen:
+                    continue
+                seen.add(item["id"])
+                turn += 1
+                # The operator: approves most, rewrites some, turns one in four down.
+                alternates = item.get("alternates")
+                if turn % 4 == 0:
+                    operator("reject", str(item["id"]))
+                    continue
+                if turn % 4 == 2 and isinstance(alternates, list) and alternates:
+                    # The edited text must pass the filters again, or the command says why.
+                    operator("edit", str(item["id"]), str(alternates[0]))
+                operator("approve", str(item["id"]))
+    finally:
+        daemon.wait()
+        console.terminate()
+        console.wait(20)
+
+
 def main() -> None:
     """Recreate ./demo and run each step, timing the whole."""
     started = time.monotonic()
     if DEMO.exists():
         shutil.rmtree(DEMO)
     DEMO.mkdir()
-    (DEMO / "config.toml").write_text(DEMO_CONFIG, encoding="utf-8")
+    config_text = DEMO_CONFIG + (REVIEW_CONFIG if REVIEW else "")
+    (DEMO / "config.toml").write_text(config_text, encoding="utf-8")
     (DEMO / "mentions.json").write_text(json.dumps(MENTIONS, indent=2), encoding="utf-8")
     print("$ python scripts/make_sample_archive.py demo/sample.zip", flush=True)
     script = ROOT / "scripts" / "make_sample_archive.py"
@@ -109,7 +185,11 @@ def main() -> None:
     tweetbot("import", "sample.zip")
     tweetbot("corpus")
     tweetbot("train")
-    tweetbot("run", "--for", RUN_FOR, "--simulate-mentions", "mentions.json")
+    if REVIEW:
+        run_with_operator()
+        tweetbot("review")
+    else:
+        tweetbot("run", "--for", RUN_FOR, "--simulate-mentions", "mentions.json")
     tweetbot("status", "-n", "20")
     print(f"\ndemo finished in {time.monotonic() - started:.0f}s", flush=True)
 

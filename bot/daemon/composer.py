@@ -26,6 +26,8 @@ from bot.textlen import MAX_WEIGHTED_LENGTH, strip_urls, trim_to_length, weighte
 
 log = get_logger(__name__)
 
+# How many alternates an approve-mode draft tries to keep beside its chosen text.
+REVIEW_ALTERNATES = 3
 # How sharply selection prefers confident candidates: weights are exp(mean_logprob / T).
 SELECTION_TEMPERATURE = 0.5
 
@@ -110,6 +112,7 @@ class Composer:
         self.generator = generator
         self.filters = filters
         self.settings = config.generation
+        self.review = config.review
         self.rng = rng or random.Random()
 
     def post(self, prompt: str | None = None) -> Draft:
@@ -144,14 +147,20 @@ class Composer:
     ) -> Draft:
         version = self.generator.version
         judged: list[JudgedCandidate] = []
-        for _ in range(self.settings.max_attempts):
+        # In approve mode the operator gets two or three alternates to pick from, so rounds
+        # go on (within max_attempts) until that many more candidates have passed.
+        approve = (self.review.posts if kind == "post" else self.review.replies) == "approve"
+        wanted = 1 + REVIEW_ALTERNATES if approve else 1
+        passing: list[JudgedCandidate] = []
+        for attempt in range(self.settings.max_attempts):
             generated = self.generator.generate_scored(
                 prompt, self.settings.candidates, context=context
             )
             round_ = [self._judge(c, handle) for c in generated]
             judged += round_
-            passing = [c for c in round_ if c.passed]
-            if passing:
+            passing += [c for c in round_ if c.passed]
+            distinct = {c.text for c in passing}
+            if passing and (len(distinct) >= wanted or attempt + 1 == self.settings.max_attempts):
                 chosen = self._select(passing)
                 return Draft(
                     kind,

@@ -23,6 +23,7 @@ from bot.config import Config
 from bot.daemon import policy
 from bot.daemon.outbox import Outbox
 from bot.daemon.retraining import TrainingFailed, TrainingOutcome
+from bot.daemon.review import alternates_of
 from bot.errors import BotError
 from bot.logging import get_logger
 from bot.platform.base import Account, Mention, Platform, RateLimited
@@ -37,6 +38,7 @@ from bot.store import (
     parse_iso,
     utcnow,
 )
+from bot.store import review as review_queue
 
 log = get_logger(__name__)
 
@@ -225,6 +227,78 @@ class Daemon:
     def _skip(self, kind: PostKind, reason: str, **fields: Any) -> None:
         self.store.record_skip(kind, reason, network=self.network, dry_run=self.dry_run, **fields)
 
+    # ---- review mode -----------------------------------------------------------------------
+
+    def _approving(self, kind: PostKind) -> bool:
+        """Whether `[review]` makes this kind of row wait for an operator."""
+        mode = self.config.review.posts if kind == PostKind.POST else self.config.review.replies
+        return mode == "approve"
+
+    def expire_reviews(self, now: datetime | None = None) -> int:
+        """Expire what waited too long: items not reviewed within `[review] expire_after`,
+        and replies (waiting or approved) whose mention is older than `[replies] max_age`."""
+        now = now or self.clock()
+        after = self.config.review.expire_after
+        stale = review_queue.expire_older_than(
+            self.store, now - timedelta(seconds=after), f"not reviewed within {_span(after)}"
+        )
+        late = review_queue.expire_replies_to_old_mentions(
+            self.store,
+            now - timedelta(seconds=self.config.replies.max_age),
+            "mention older than [replies] max_age",
+        )
+        for post_id in stale + late:
+            log.info("review item expired", post_id=post_id)
+        return len(stale) + len(late)
+
+    def _send_approved(self, kind: PostKind, now: datetime) -> JobResult | None:
+        """Send the oldest approved row of this kind (this network, live or dry run) under
+        the usual outbox rules; None when there is none to send.
+
+        The row has held its place in the budget since it was drafted, so the cap check
+        leaves it out; a cap reached meanwhile keeps it approved until the budget allows.
+        """
+        for item in review_queue.approved(
+            self.store, kind, network=self.network, dry_run=self.dry_run
+        ):
+            cap = self._cap_without(item.row.created_at, now)
+            if cap:
+                log.warning(f"approved {kind} waits: {cap}", post_id=item.id)
+                return JobResult("capped", cap)
+            row = self.outbox.claim(item.id)
+            if row is None:
+                continue  # rejected or taken meanwhile
+            outcome = self.outbox.send(row)
+            if kind == PostKind.REPLY and outcome is PostStatus.PENDING:
+                self.store.mark_mention(
+                    row.mention_id or "", MentionStatus.FAILED,
+                    "reply outcome unknown; reconciling", self.network,
+                )  # fmt: skip
+            log.info(f"approved {kind} {outcome}", post_id=row.id, text=row.text)
+            return JobResult(str(outcome), row.text or "")
+        return None
+
+    def _cap_without(self, created_at: str, now: datetime) -> str | None:
+        """The cap reached by everything but one row already counted (written at
+        `created_at`), or None."""
+        spent = self._budget(now)
+        day_start, month_start = policy.day_and_month_start(now, self.config.schedule.timezone)
+        created = parse_iso(created_at)
+        return policy.Budget(
+            today=spent.today - int(created >= day_start),
+            per_day=spent.per_day,
+            this_month=spent.this_month - int(created >= month_start),
+            per_month=spent.per_month,
+        ).exhausted
+
+    def _waiting(self, kind: PostKind) -> bool:
+        """Whether a row of this kind (this network, live or dry run) waits for review."""
+        return any(
+            item.kind == kind and item.network == self.network
+            and item.row.dry_run == self.dry_run
+            for item in review_queue.awaiting(self.store)
+        )  # fmt: skip
+
     def post_once(self) -> JobResult:
         """Generate one post and send it, unless quiet hours, a cap or the filters say no."""
         if self.stopping:
@@ -235,6 +309,16 @@ class Daemon:
             return JobResult("quiet hours")
         self.outbox.reconcile_quietly()
         self.store.set_state("last_attempt:post", iso(now))
+        self.expire_reviews(now)
+        # An approved post is this slot's post (whatever the mode is now).
+        sent = self._send_approved(PostKind.POST, now)
+        if sent is not None:
+            return sent
+        approving = self._approving(PostKind.POST)
+        if approving and self._waiting(PostKind.POST):
+            # One draft waits at a time: an absent operator comes back to one item, not to a
+            # day's worth of stale ones, and drafts hold at most one slot of the budget.
+            return JobResult("awaiting review")
         cap = self._budget(now).exhausted
         if cap:
             log.warning(f"post skipped: {cap}")
@@ -252,6 +336,13 @@ class Daemon:
             return JobResult("skipped", reason)
         if self.stopping:
             return JobResult("stopping")
+        if approving:
+            waiting = review_queue.add_for_review(
+                self.store, PostKind.POST, draft.text, alternates_of(draft),
+                network=self.network, dry_run=self.dry_run, prompt=prompt, model_version=version,
+            )  # fmt: skip
+            log.info("post awaiting review", post_id=waiting.id, text=draft.text)
+            return JobResult("awaiting review", draft.text)
         row = self.outbox.write(PostKind.POST, draft.text, prompt=prompt, model_version=version)
         outcome = self.outbox.send(row)
         log.info(f"post {outcome}", post_id=row.id, text=draft.text)
@@ -277,16 +368,20 @@ class Daemon:
             self.store.set_mentions_baseline(_newest_id(backlog), self.network)
             log.info("first start: earlier mentions are left unanswered", count=len(backlog))
             return JobResult("baseline", f"{len(backlog)} earlier mention(s) left alone")
+        sent = self._send_approved_replies()
         fresh = self.platform.mentions(since_id=since)
         newest = _newest_id(fresh)
         if newest is not None:
             self.store.store_mentions_page(
                 (policy.mention_to_row(m) for m in fresh), newest, self.network
             )
-        replied = 0
+        replied = sent
+        open_replies = self._open_reply_mentions()
         for row in self.store.mentions(MentionStatus.NEW, self.network):
             if self.stopping:
                 break
+            if row.id in open_replies:
+                continue  # its reply waits for the operator, or for its turn to be sent
             mention = policy.row_to_mention(row)
             now = self.clock()
             reason = policy.reason_to_ignore(
@@ -310,6 +405,29 @@ class Daemon:
                 replied += 1
         return JobResult("replied", f"{replied} repl{'y' if replied == 1 else 'ies'}")
 
+    def _send_approved_replies(self) -> int:
+        """Send every approved reply the budget allows (each within one mentions_every of its
+        approval); returns how many were posted."""
+        now = self.clock()
+        self.expire_reviews(now)
+        posted = 0
+        while not self.stopping:
+            result = self._send_approved(PostKind.REPLY, now)
+            if result is None or result.outcome == "capped":
+                break
+            posted += result.outcome == str(PostStatus.POSTED)
+        return posted
+
+    def _open_reply_mentions(self) -> set[str]:
+        """Mentions of this network whose reply waits for review or for sending."""
+        items = review_queue.awaiting(self.store) + review_queue.approved(
+            self.store, PostKind.REPLY, network=self.network, dry_run=self.dry_run
+        )
+        return {
+            i.row.mention_id for i in items
+            if i.row.mention_id and i.network == self.network and i.row.dry_run == self.dry_run
+        }  # fmt: skip
+
     def _ignore(self, mention: Mention, reason: str) -> None:
         self.store.mark_mention(mention.id, MentionStatus.IGNORED, reason, self.network)
         if reason != "own tweet":
@@ -330,6 +448,20 @@ class Daemon:
             log.info("reply skipped", mention_id=mention.id, reason=reason)
             return False
         if self.stopping:
+            return False
+        if self._approving(PostKind.REPLY):
+            try:
+                waiting = review_queue.add_for_review(
+                    self.store, PostKind.REPLY, draft.text, alternates_of(draft),
+                    network=self.network, dry_run=self.dry_run, model_version=version,
+                    mention_id=mention.id, in_reply_to_id=mention.id,
+                )  # fmt: skip
+            except ReplyExists:
+                self.store.mark_mention(
+                    mention.id, MentionStatus.REPLIED, "already answered", self.network
+                )
+                return False
+            log.info("reply awaiting review", post_id=waiting.id, mention_id=mention.id)
             return False
         try:
             row = self.outbox.write(
@@ -448,6 +580,14 @@ class Daemon:
             self._loaded = wanted
             log.info("model switched to the registry's current version", version=current.version)
             return JobResult("switched", current.version)
+
+
+def _span(seconds: float) -> str:
+    """A duration as the config writes it: "24h", "90m", "45s"."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
 
 
 def _newest_id(mentions: list[Mention]) -> str | None:
