@@ -138,7 +138,9 @@ class DaemonScheduler:
         self._active: set[str] = set()  # jobs in the middle of a run
         self._asked: dict[str, datetime] = {}  # bookings made during a run, for after it
         self._running = 0
-        self._idle = threading.Condition()
+        # On the bookings' lock: a run counts as started from the moment its booking claimed
+        # it, so a stop never misses a run that is just about to call the job.
+        self._idle = threading.Condition(self._lock)
         # One worker per job: each job has at most one run at a time, so a long retrain never
         # holds up posts, replies or the heartbeat.
         self.scheduler = BackgroundScheduler(
@@ -310,6 +312,7 @@ class DaemonScheduler:
                 if not self._stop.is_set():
                     soonest = self.clock() + timedelta(seconds=MIN_GAP_S)
                     self._book_locked(name, max(when, soonest))
+                self._idle.notify_all()
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -317,7 +320,7 @@ class DaemonScheduler:
     def running(self) -> bool:
         """True while the scheduler is started or a job is still running."""
         with self._idle:
-            return self.scheduler.running or self._running > 0
+            return self.scheduler.running or self._running > 0 or bool(self._active)
 
     def start(self) -> None:
         """Settle the outbox left by an earlier run, then book every job and start APScheduler."""
@@ -388,7 +391,8 @@ class DaemonScheduler:
             self.scheduler.shutdown(wait=False)
         with self._idle:
             finished = self._idle.wait_for(
-                lambda: self._running == 0, timeout=max(0.0, deadline - time.monotonic())
+                lambda: self._running == 0 and not self._active,
+                timeout=max(0.0, deadline - time.monotonic()),
             )
         if not finished:
             log.warning("a job is still running after the grace period; exiting anyway")

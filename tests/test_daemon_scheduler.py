@@ -145,8 +145,8 @@ def test_the_real_scheduler_runs_jobs_and_stops_cleanly(tmp_path: Path) -> None:
 
 
 def test_a_job_whose_next_run_is_already_due_runs_again(tmp_path: Path) -> None:
-    # The race that APScheduler 3 lost: a one-shot job that booked a run already due from
-    # inside itself was skipped as "max instances" and then dropped as spent, never to run
+    # A job that books a run already due from inside itself must run again: with one shared
+    # APScheduler id it was skipped as "max instances" and dropped as spent, never to run
     # again. Here every heartbeat books its next run in the past.
     config = make_config(tmp_path, schedule={"post_every": "1h"})
     rig = make_rig(tmp_path, config)
@@ -374,3 +374,33 @@ def test_a_booking_made_during_a_run_replaces_the_runs_own_next_time(tmp_path: P
     finally:
         release.set()
         assert sched.stop() is True
+
+
+def test_stop_waits_for_a_run_its_booking_already_claimed(tmp_path: Path) -> None:
+    # A booking that fired just before the stop has claimed its run but not yet called the
+    # job: the stop must count it as running, or the CLI would close the store under it.
+    rig = make_rig(tmp_path)
+    sched = DaemonScheduler(rig.daemon, stop_grace=0.2)
+    claimed, release = threading.Event(), threading.Event()
+    plain_run_job = sched.run_job
+
+    def slow_to_start(name: str) -> datetime:
+        claimed.set()
+        release.wait(30)  # the worker thread was descheduled right here
+        return plain_run_job(name)
+
+    sched.run_job = slow_to_start  # type: ignore[method-assign]
+    due = datetime.now(UTC)
+    sched.book("heartbeat", due)
+    worker = threading.Thread(
+        target=sched._fire, args=("heartbeat", sched._current["heartbeat"], due)
+    )
+    worker.start()
+    try:
+        assert claimed.wait(30)
+        assert sched.stop() is False
+        assert sched.running
+    finally:
+        release.set()
+        worker.join(30)
+    assert not sched.running
