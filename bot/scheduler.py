@@ -1,19 +1,21 @@
-"""When the daemon's jobs run: one small loop per job, signals and a graceful shutdown.
+"""When the daemon's jobs run: APScheduler 3 wiring, signals and a graceful shutdown.
 
 Each job books its own next run when it finishes: the next post depends on what the last one
 did (posted, skipped, rate limited), and a rate-limited job must pause alone until X's reset
-time while the others keep going. So every job is a thread that sleeps on an Event until its
-booked time, runs, and books again; nothing else decides when it runs.
+time while the others keep going. So every booking is a one-shot APScheduler job (a
+`DateTrigger`) with an id of its own, `<job>#<sequence>`, and the run books the next one under
+a new id before it returns.
 
-Why not APScheduler 3: the only thing it would give us is "call this at time T", and a job that
-books itself there has to race its clean-up. `_process_jobs` removes a spent one-shot
-(`DateTrigger`) job *by id* after submitting it, so a job that finishes inside the submit (or
-books from the "executed" event, which then runs on the scheduler's thread) is removed right
-after it booked itself; and a job that books a run that is already due from inside itself finds
-its own instance still counted, is skipped as `max_instances` and then dropped as spent. Working
-around that took a parked ten-year trigger, a listener and a booking thread. A loop per job has
-none of those states: one run at a time per job by construction, late runs coalesce into one
-(the loop runs once, then books from the present), and a stop is one Event.
+Why unique ids make this simple: APScheduler removes a spent one-shot job *by id* right after
+submitting it, and counts running instances *per id*. With one id per booking, that clean-up
+only ever removes the booking that just fired, never the next one, and `max_instances` never
+compares two bookings. What is left to us is "one live booking per job": `book()` from outside
+removes the current booking and adds a new one under a lock, and bumps the job's sequence
+number, so a booking that fired in that same instant (APScheduler already removed it, hence
+the `JobLookupError`) finds itself stale when it starts and does nothing. A booking made while
+the job runs is kept until the run ends and then replaces the run's own next time, so a job
+never runs twice at once. Late runs coalesce by construction (one booking is one run, and the
+next one is booked from the present); `misfire_grace_time=None` means a late run still runs.
 
 Every planned time is also written to the store as `next_run:<job>` (ISO UTC) for `status`, and
 each job's run of consecutive failures as `job_failures:<job>` (JSON) for `status` and `health`.
@@ -21,17 +23,22 @@ each job's run of consecutive failures as `job_failures:<job>` (JSON) for `statu
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
 import structlog
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
 
 from bot.daemon.jobs import Daemon, JobResult
 from bot.logging import get_logger, redact_text
@@ -45,9 +52,6 @@ JOB_NAMES = ("heartbeat", "mentions", "post", "retrain")
 # A run that starts this much later than booked is logged as late (a suspended machine, a
 # stalled job); it still runs only once.
 LATE_AFTER_S = 60
-# The longest single sleep: the loop re-reads the clock at least this often, so a wall-clock
-# jump (NTP, a resumed VM) delays a run by at most this much.
-MAX_NAP_S = 30.0
 # The least time between the end of a run and the next start of the same job: a next time that
 # is already past (timestamps stored to the second, a clock step, a bug) must not spin a core.
 MIN_GAP_S = 0.1
@@ -126,12 +130,23 @@ class DaemonScheduler:
             "retrain": daemon.retrain,
         }
         self._stop = threading.Event()
-        self._due: dict[str, datetime] = {}
-        # One Event per job: a booking from outside wakes that job's loop, and a stop wakes all.
-        self._wake = {name: threading.Event() for name in JOB_NAMES}
-        self._threads: list[threading.Thread] = []
+        # Guards the bookings below; APScheduler's own lock is only ever taken inside it.
+        self._lock = threading.Lock()
+        self._sequence = itertools.count(1)
+        self._current: dict[str, int] = {}  # job -> sequence number of its live booking
+        self._booked: dict[str, str] = {}  # job -> APScheduler id of its booking, until it fires
+        self._active: set[str] = set()  # jobs in the middle of a run
+        self._asked: dict[str, datetime] = {}  # bookings made during a run, for after it
         self._running = 0
-        self._idle = threading.Condition()
+        # On the bookings' lock: a run counts as started from the moment its booking claimed
+        # it, so a stop never misses a run that is just about to call the job.
+        self._idle = threading.Condition(self._lock)
+        # One worker per job: each job has at most one run at a time, so a long retrain never
+        # holds up posts, replies or the heartbeat.
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=len(JOB_NAMES))},
+            timezone=UTC,
+        )
 
     # ---- the job wrapper -----------------------------------------------------------------
 
@@ -227,43 +242,88 @@ class DaemonScheduler:
         return now
 
     def book(self, name: str, when: datetime) -> None:
-        """Plan a job's next run (replacing any plan) and record it for `status`."""
-        if self._stop.is_set():
-            return
-        self._due[name] = when
+        """Plan a job's next run (replacing any plan) and record it for `status`.
+
+        Called while the job runs, the plan takes effect when the run ends, in place of the
+        time the run itself would book: a job never runs twice at once.
+        """
+        with self._lock:
+            if self._stop.is_set():
+                return
+            if name in self._active:
+                self._asked[name] = when
+                self._record_next_run(name, when)
+                log.debug("job booked for after its current run", job=name, at=iso(when))
+            else:
+                self._book_locked(name, when)
+
+    def _book_locked(self, name: str, when: datetime) -> None:
+        spent = self._booked.pop(name, None)
+        if spent is not None:
+            try:
+                self.scheduler.remove_job(spent)
+            except JobLookupError:
+                # It fired in this very instant (APScheduler removes a one-shot job once it
+                # submitted it); the new sequence number below makes that run a no-op.
+                log.debug("booking fired while being replaced", job=name)
+        sequence = next(self._sequence)
+        job_id = f"{name}#{sequence}"
+        self.scheduler.add_job(
+            self._fire,
+            DateTrigger(run_date=when, timezone=UTC),
+            args=(name, sequence, when),
+            id=job_id,
+            name=name,
+            # A late run still runs (once: a one-shot booking has one run time).
+            misfire_grace_time=None,
+            coalesce=True,
+        )
+        self._current[name] = sequence
+        self._booked[name] = job_id
+        self._record_next_run(name, when)
+        log.debug("job booked", job=name, at=iso(when))
+
+    def _record_next_run(self, name: str, when: datetime) -> None:
         try:
             self.store.set_state(f"next_run:{name}", iso(when))
         except Exception:
             # `status` shows a stale time; the run itself still happens on time.
             log.warning("could not record the next run", job=name, exc_info=True)
-        self._wake[name].set()
-        log.debug("job booked", job=name, at=iso(when))
 
-    # ---- the loop ------------------------------------------------------------------------
+    # ---- one booking firing --------------------------------------------------------------
 
-    def _loop(self, name: str) -> None:
-        wake = self._wake[name]
-        while not self._stop.is_set():
-            wake.clear()
-            due = self._due[name]
-            delay = (due - self.clock()).total_seconds()
-            if delay > 0:
-                wake.wait(min(delay, MAX_NAP_S))
-                continue  # re-read the plan: it may have been re-booked, or we are stopping
-            if -delay > LATE_AFTER_S:
-                log.warning("job ran late; running it once now", job=name, late_s=int(-delay))
+    def _fire(self, name: str, sequence: int, due: datetime) -> None:
+        """Run a booking that came due, then book the job's next run under a new id."""
+        with self._lock:
+            if self._stop.is_set() or self._current.get(name) != sequence:
+                return  # replaced by a later booking, or stopping: nothing to run
+            self._booked.pop(name, None)  # spent: APScheduler removes it itself
+            self._active.add(name)
+        late = (self.clock() - due).total_seconds()
+        if late > LATE_AFTER_S:
+            log.warning("job ran late; running it once now", job=name, late_s=int(late))
+        when = self.clock()
+        try:
             when = self.run_job(name)
-            self.book(name, max(when, self.clock() + timedelta(seconds=MIN_GAP_S)))
+        finally:
+            with self._lock:
+                self._active.discard(name)
+                when = self._asked.pop(name, when)
+                if not self._stop.is_set():
+                    soonest = self.clock() + timedelta(seconds=MIN_GAP_S)
+                    self._book_locked(name, max(when, soonest))
+                self._idle.notify_all()
 
     # ---- lifecycle -----------------------------------------------------------------------
 
     @property
     def running(self) -> bool:
-        """True while any job loop is alive."""
-        return any(thread.is_alive() for thread in self._threads)
+        """True while the scheduler is started or a job is still running."""
+        with self._idle:
+            return self.scheduler.running or self._running > 0 or bool(self._active)
 
     def start(self) -> None:
-        """Settle the outbox left by an earlier run, then book every job and start its loop."""
+        """Settle the outbox left by an earlier run, then book every job and start APScheduler."""
         self._contain("startup reconcile", self.daemon.reconcile_outbox)
         now = self.clock()
         for name in JOB_NAMES:
@@ -271,12 +331,7 @@ class DaemonScheduler:
             # with a clean slate, and the next failure counts again.
             self._record_success(name)
             self.book(name, self.first_time(name, now))
-        for name in JOB_NAMES:
-            # Daemon threads: a job stuck past the grace period must not keep the process alive.
-            thread = threading.Thread(target=self._loop, args=(name,), name=f"job-{name}")
-            thread.daemon = True
-            thread.start()
-            self._threads.append(thread)
+        self.scheduler.start()
         log.info(
             "daemon started",
             dry_run=self.daemon.config.bot.dry_run,
@@ -319,9 +374,8 @@ class DaemonScheduler:
 
         Safe from a signal handler; the main thread then calls `stop()`.
         """
+        # No lock here: a signal handler may interrupt the main thread while it holds one.
         self._stop.set()
-        for wake in self._wake.values():
-            wake.set()
         self.daemon.request_stop()
 
     def stop(self) -> bool:
@@ -331,11 +385,14 @@ class DaemonScheduler:
         """
         self.request_stop()
         deadline = time.monotonic() + self.stop_grace
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        if self.scheduler.running:
+            # Not wait=True: that waits for a stuck job forever. A booking that fires from now
+            # on finds the stop set and does nothing.
+            self.scheduler.shutdown(wait=False)
         with self._idle:
             finished = self._idle.wait_for(
-                lambda: self._running == 0, timeout=max(0.0, deadline - time.monotonic())
+                lambda: self._running == 0 and not self._active,
+                timeout=max(0.0, deadline - time.monotonic()),
             )
         if not finished:
             log.warning("a job is still running after the grace period; exiting anyway")

@@ -145,8 +145,8 @@ def test_the_real_scheduler_runs_jobs_and_stops_cleanly(tmp_path: Path) -> None:
 
 
 def test_a_job_whose_next_run_is_already_due_runs_again(tmp_path: Path) -> None:
-    # The race that APScheduler 3 lost: a one-shot job that booked a run already due from
-    # inside itself was skipped as "max instances" and then dropped as spent, never to run
+    # A job that books a run already due from inside itself must run again: with one shared
+    # APScheduler id it was skipped as "max instances" and dropped as spent, never to run
     # again. Here every heartbeat books its next run in the past.
     config = make_config(tmp_path, schedule={"post_every": "1h"})
     rig = make_rig(tmp_path, config)
@@ -259,3 +259,148 @@ def test_stop_does_not_wait_forever_for_a_stuck_job(tmp_path: Path) -> None:
         assert sched.stop() is False
     finally:
         release.set()
+
+
+def _pending(sched: DaemonScheduler, name: str) -> list[datetime]:
+    # The trigger, not next_run_time: a booking made before start() has no next_run_time yet.
+    return [job.trigger.run_date for job in sched.scheduler.get_jobs() if job.name == name]
+
+
+def test_bookings_hammered_from_many_threads_keep_one_booking_and_one_run(tmp_path: Path) -> None:
+    # An operator re-booking a job (say, "send soon") while it runs, from several threads at
+    # once: there is never more than one live booking per job, the job never runs twice at
+    # once, and its chain of runs goes on afterwards.
+    config = make_config(tmp_path, schedule={"post_every": "1h", "mentions_every": "1h"})
+    rig = make_rig(tmp_path, config)
+    sched = DaemonScheduler(rig.daemon)
+    guard = threading.Lock()
+    in_flight, most_in_flight, most_pending = [0], [0], [0]
+    runs: list[int] = []
+    more = threading.Condition()
+
+    def slow_beat() -> JobResult:
+        with guard:
+            in_flight[0] += 1
+            most_in_flight[0] = max(most_in_flight[0], in_flight[0])
+        threading.Event().wait(0.005)  # long enough for bookings to land mid-run
+        with guard:
+            in_flight[0] -= 1
+        with more:
+            runs.append(1)
+            more.notify_all()
+        return JobResult("alive")
+
+    def look() -> None:
+        with guard:
+            most_pending[0] = max(most_pending[0], len(_pending(sched, "heartbeat")))
+
+    def hammer(seed: int) -> None:
+        for i in range(150):
+            soon = datetime.now(UTC) + timedelta(milliseconds=(seed * 7 + i) % 20)
+            sched.book("heartbeat", soon)
+            look()
+
+    sched._jobs["heartbeat"] = slow_beat
+    sched.next_time = lambda name, now=None: (  # type: ignore[method-assign]
+        datetime.now(UTC) + (timedelta(0) if name == "heartbeat" else timedelta(hours=1))
+    )
+    sched.start()
+    try:
+        threads = [threading.Thread(target=hammer, args=(seed,)) for seed in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        with more:
+            after = len(runs)
+            assert more.wait_for(lambda: len(runs) >= after + 5, 30), "the chain of runs broke"
+        look()
+        assert len(_pending(sched, "post")) == 1  # the other jobs kept their single booking
+    finally:
+        assert sched.stop() is True
+    assert most_in_flight[0] == 1
+    assert most_pending[0] == 1
+
+
+def test_a_booking_that_fired_while_being_replaced_does_not_run(tmp_path: Path) -> None:
+    # The instant a booking fires, APScheduler drops it; a book() in that same instant adds a
+    # new one. The run of the replaced booking must then do nothing, or the job would run
+    # twice and book two chains.
+    rig = make_rig(tmp_path)
+    sched = DaemonScheduler(rig.daemon)
+    beats: list[int] = []
+
+    def counted_beat() -> JobResult:
+        beats.append(1)
+        return JobResult("alive")
+
+    sched._jobs["heartbeat"] = counted_beat
+    due = datetime.now(UTC) + timedelta(hours=1)
+    sched.book("heartbeat", due)
+    replaced = sched._current["heartbeat"]
+    sched.book("heartbeat", due + timedelta(hours=1))
+    sched._fire("heartbeat", replaced, due)  # what APScheduler's worker would call
+    assert beats == []
+    assert _pending(sched, "heartbeat") == [due + timedelta(hours=1)]
+
+
+def test_a_booking_made_during_a_run_replaces_the_runs_own_next_time(tmp_path: Path) -> None:
+    config = make_config(tmp_path, schedule={"post_every": "1h", "heartbeat_every": "1h"})
+    rig = make_rig(tmp_path, config)
+    sched = DaemonScheduler(rig.daemon)
+    entered, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def held_post() -> JobResult:
+        entered.set()
+        release.wait(30)
+        return JobResult("posted")
+
+    sched._jobs["post"] = held_post
+    sched.first_time = lambda name, now: (  # type: ignore[method-assign]
+        now if name == "post" else now + timedelta(hours=1)
+    )
+    sched.start()
+    try:
+        assert entered.wait(30)
+        asked = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
+        sched.book("post", asked)
+        assert _pending(sched, "post") == []  # nothing may fire while the run goes on
+        assert rig.store.get_state("next_run:post") == asked.isoformat()
+        release.set()
+        deadline = datetime.now(UTC) + timedelta(seconds=30)
+        while not _pending(sched, "post") and datetime.now(UTC) < deadline:
+            done.wait(0.01)
+        assert _pending(sched, "post") == [asked]
+    finally:
+        release.set()
+        assert sched.stop() is True
+
+
+def test_stop_waits_for_a_run_its_booking_already_claimed(tmp_path: Path) -> None:
+    # A booking that fired just before the stop has claimed its run but not yet called the
+    # job: the stop must count it as running, or the CLI would close the store under it.
+    rig = make_rig(tmp_path)
+    sched = DaemonScheduler(rig.daemon, stop_grace=0.2)
+    claimed, release = threading.Event(), threading.Event()
+    plain_run_job = sched.run_job
+
+    def slow_to_start(name: str) -> datetime:
+        claimed.set()
+        release.wait(30)  # the worker thread was descheduled right here
+        return plain_run_job(name)
+
+    sched.run_job = slow_to_start  # type: ignore[method-assign]
+    due = datetime.now(UTC)
+    sched.book("heartbeat", due)
+    worker = threading.Thread(
+        target=sched._fire, args=("heartbeat", sched._current["heartbeat"], due)
+    )
+    worker.start()
+    try:
+        assert claimed.wait(30)
+        assert sched.stop() is False
+        assert sched.running
+    finally:
+        release.set()
+        worker.join(30)
+    assert not sched.running
