@@ -11,7 +11,7 @@ from bot.config import Config, Secrets
 from bot.daemon.jobs import Daemon
 from bot.errors import BotError, UsageError
 from bot.logging import get_logger
-from bot.platform import DryRunPlatform, Platform, SimulatedMentions, TwitterPlatform
+from bot.platform import DryRunPlatform, Network, Platform, SimulatedMentions, TwitterPlatform
 from bot.store import Store
 
 log = get_logger(__name__)
@@ -47,6 +47,78 @@ def build_platform(
         else None
     )
     return DryRunPlatform(reader, simulated, config.bot.name)
+
+
+def build_platforms(
+    config: Config, secrets: Secrets, *, dry_run: bool, simulated_mentions: Path | None = None
+) -> dict[Network, Platform]:
+    """One platform per `[bot] networks` entry, in the configured order.
+
+    Live, a network without its secret is a UsageError (exit 2) naming the variable, before
+    anything runs. Dry run: each network gets a `DryRunPlatform`, reading through a read-only
+    client when its secret is there (simulated mentions, if any, go to the first network).
+    """
+    from bot.platform.base import NETWORKS
+
+    platforms: dict[Network, Platform] = {}
+    for position, name in enumerate(config.bot.networks):
+        network = next(n for n in NETWORKS if n == name)
+        simulated = simulated_mentions if position == 0 else None
+        if network == "x":
+            platforms["x"] = build_platform(
+                config, secrets, dry_run=dry_run, simulated_mentions=simulated
+            )
+            continue
+        missing = secrets.missing_for(network)
+        if not dry_run:
+            if missing is not None:
+                raise UsageError(
+                    f"[bot] networks includes {network!r}: set {missing} in the environment "
+                    "(or run with --dry-run / [bot] dry_run = true)"
+                )
+            if network == "bluesky" and not config.bluesky.handle:
+                raise UsageError("[bot] networks includes 'bluesky': set [bluesky] handle")
+            if network == "mastodon" and not config.mastodon.api_base_url:
+                raise UsageError("[bot] networks includes 'mastodon': set [mastodon] api_base_url")
+            if simulated is not None:
+                raise UsageError("simulated mentions are for dry runs only")
+        platforms[network] = _network_platform(
+            network, config, secrets, dry_run=dry_run, readable=missing is None, simulated=simulated
+        )
+    return platforms
+
+
+def _network_platform(
+    network: Network,
+    config: Config,
+    secrets: Secrets,
+    *,
+    dry_run: bool,
+    readable: bool,
+    simulated: Path | None,
+) -> Platform:
+    """The Bluesky or Mastodon platform (live, or a dry run around a read-only client)."""
+    # Local imports: atproto and Mastodon.py load only for a bot that uses them.
+    real: Platform | None = None
+    if readable and (network != "bluesky" or config.bluesky.handle):
+        if network == "bluesky":
+            from bot.platform.bluesky import BlueskyPlatform
+
+            real = BlueskyPlatform(config, secrets, read_only=dry_run)
+        elif config.mastodon.api_base_url:
+            from bot.platform.mastodon import MastodonPlatform
+
+            real = MastodonPlatform(config, secrets, read_only=dry_run)
+    if not dry_run:
+        if real is None:
+            raise UsageError(f"[{network}] is not configured enough to post there")
+        return real
+    mentions = (
+        SimulatedMentions.from_file(simulated, bot_username=config.bot.name)
+        if simulated is not None
+        else None
+    )
+    return DryRunPlatform(real, mentions, config.bot.name, network=network)
 
 
 def build_daemon(
