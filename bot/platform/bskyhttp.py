@@ -111,6 +111,9 @@ def error_for_atproto(exc: BaseException, where: str, timeout: float) -> Platfor
     if isinstance(exc, httpx.HTTPError):
         # Not wrapped by the SDK (RemoteProtocolError: the server closed the connection).
         return Unavailable(f"{where}: connection to Bluesky failed ({type(exc).__name__}: {exc})")
+    if isinstance(exc, ValueError):
+        # The SDK parses a JSON content type with pydantic_core, which raises ValueError.
+        return BadResponse(f"{where}: Bluesky answered with malformed JSON ({exc})")
     if isinstance(exc, atp.LoginRequiredError):
         return AuthError(f"{where}: not signed in to Bluesky")
     return BadResponse(f"{where}: unexpected answer from Bluesky ({type(exc).__name__}: {exc})")

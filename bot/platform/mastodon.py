@@ -350,7 +350,8 @@ def _id_order(value: str) -> tuple[int, str]:
 def _when(raw: dict[str, Any], where: str) -> datetime:
     value = raw.get("created_at")
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        # Mastodon.py parses times into the local zone; the bot works in UTC.
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     try:
         moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
