@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from mastodon import Mastodon, MastodonError
 
@@ -64,9 +65,9 @@ def normalize_status_text(text: str) -> str:
 
 def instance_url(instance: str) -> str:
     """The base URL of an instance named in a source: https, or http for a loopback host."""
-    host = instance.rsplit(":", 1)[0] if instance.count(":") == 1 else instance
+    host = urlsplit("//" + instance).hostname or ""
     try:
-        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
+        loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = host == "localhost"
     return f"{'http' if loopback else 'https'}://{instance}"
