@@ -429,6 +429,9 @@ def import_archive(
     configured source. With `config`, the cleaning verdicts are recomputed afterwards.
     """
     path = Path(path)
+    network_import = _network_importer(path)
+    if network_import is not None:
+        return network_import(store, path, username=username, config=config, limits=limits)
     parsed, (account_name, account_id) = read_archive(path, limits=limits)
     name = _resolve_username(path, username, account_name, config)
     # Another account's id would be wrong; without account.js we simply do not know it.
@@ -451,3 +454,15 @@ def import_archive(
         "imported archive", path=str(path), username=name, found=summary.found, new=summary.new
     )
     return summary
+
+
+def _network_importer(path: Path) -> Any:
+    """The importer of a Mastodon export (.zip with outbox.json) or a Bluesky repo (.car)."""
+    from bot.corpus.import_bluesky import import_bluesky_repo, is_bluesky_repo
+    from bot.corpus.import_mastodon import import_mastodon_archive, is_mastodon_archive
+
+    if path.is_file() and is_bluesky_repo(path):
+        return import_bluesky_repo
+    if path.is_file() and is_mastodon_archive(path):
+        return import_mastodon_archive
+    return None
