@@ -49,6 +49,21 @@ def build_platform(
     return DryRunPlatform(reader, simulated, config.bot.name)
 
 
+def build_fetch_platform(config: Config, secrets: Secrets) -> Platform:
+    """The read-only X platform `fetch` reads X sources through.
+
+    Only X sources need it: a bot learning from `bluesky:`/`mastodon:` sources alone needs no
+    X credentials (those are read by bot/corpus/fetch_network.py), so it gets a reader-less
+    dry-run platform, which can neither read X nor write anywhere.
+    """
+    from bot.config import source_network
+
+    if all(source_network(name) != "x" for name in config.source.usernames):
+        return DryRunPlatform(None, None, config.bot.name)
+    # Fetching only reads: a read-only session cannot post, whatever dry_run says.
+    return TwitterPlatform(config, secrets, read_only=True)
+
+
 def build_platforms(
     config: Config, secrets: Secrets, *, dry_run: bool, simulated_mentions: Path | None = None
 ) -> dict[Network, Platform]:

@@ -200,17 +200,17 @@ def status(app: AppContext, as_json: bool, limit: int) -> None:
 @cli.command()
 @pass_app
 def fetch(app: AppContext) -> None:
-    """Fetch new tweets of every [source] account from X (incremental; safe to re-run)."""
+    """Fetch new posts of every [source] account (X, Bluesky, Mastodon; incremental; safe to
+    re-run)."""
+    from bot.app import build_fetch_platform
     from bot.corpus import fetch_sources
     from bot.platform.base import AuthError, PlatformError
-    from bot.platform.twitter import TwitterPlatform
 
     config = app.config
     config.require_sources()
     store = app.store()
     try:
-        # Fetching only reads: a read-only session cannot post, whatever dry_run says.
-        platform = TwitterPlatform(config, app.secrets, read_only=True)
+        platform = build_fetch_platform(config, app.secrets)
         summary = fetch_sources(store, platform, config, progress=sys.stderr.isatty())
     except AuthError as exc:
         raise UsageError(f"fetch: {exc}") from None
