@@ -22,7 +22,16 @@ REDACTED = "[REDACTED]"
 
 # Loggers of the libraries we drive; they are routed through our pipeline and kept quiet
 # enough that their DEBUG chatter (full request headers, say) needs --debug to appear.
-THIRD_PARTY_LOGGERS = ("apscheduler", "tweepy", "urllib3", "requests_oauthlib", "transformers")
+THIRD_PARTY_LOGGERS = (
+    "apscheduler",
+    "tweepy",
+    "urllib3",
+    "requests_oauthlib",
+    "transformers",
+    # atproto and Mastodon.py speak through httpx and requests (urllib3).
+    "httpx",
+    "httpcore",
+)
 
 # Credentials in shapes that do not depend on knowing the value: bearer tokens in headers,
 # and the OAuth 1.0a signature and token fields.

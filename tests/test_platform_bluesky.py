@@ -167,3 +167,17 @@ def test_source_feed_marks_reposts_replies_and_quotes_and_is_incremental(
     fake_pds.add_post("carol.test", "newest")
     newer = [t for page in reader.user_tweets("carol.test", tweets[0].cursor) for t in page]
     assert [t.text for t in newer] == ["newest"]
+
+
+def test_a_rate_limited_sign_in_is_rate_limited_and_the_next_try_signs_in(
+    fake_pds: FakePds,
+) -> None:
+    from bot.platform.base import RateLimited
+
+    bsky = platform(fake_pds)
+    fake_pds.fail_next("rate_limit", path="createSession")
+    with pytest.raises(RateLimited) as caught:
+        bsky.me()
+    assert caught.value.reset_at is not None
+    assert bsky.me().username == "tweetbot.test"
+    assert fake_pds.session_creations == 1
