@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.app import build_platforms
@@ -117,3 +119,13 @@ def test_build_platforms_gives_one_platform_per_network(
     # Reads go to the real accounts.
     assert dry["mastodon"].limits().max_length == 500
     assert dry["bluesky"].me().username == "tweetbot.test"
+
+
+def test_simulated_mentions_in_a_dry_run_belong_to_its_network(tmp_path: Path) -> None:
+    scene = tmp_path / "mentions.json"
+    scene.write_text('[{"author": "cat", "text": "@{bot} hi"}]', encoding="utf-8")
+    config = config_from_mapping({"bot": {"networks": ["mastodon"]}})
+    [platform] = build_platforms(config, Secrets(), dry_run=True, simulated_mentions=scene).values()
+    [mention] = platform.mentions()
+    assert mention.network == "mastodon" and platform.network == "mastodon"
+    assert platform.limits().max_length == 500

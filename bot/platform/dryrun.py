@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -97,7 +98,8 @@ class DryRunPlatform:
     def mentions(self, since_id: str | None = None) -> list[Mention]:
         """Simulated mentions when configured, else the real ones, else none."""
         if self._simulated is not None:
-            found = self._simulated.mentions(since_id)
+            # Simulated mentions belong to whichever network this dry run stands in for.
+            found = [replace(m, network=self._network) for m in self._simulated.mentions(since_id)]
         elif self._reader is not None:
             found = self._reader.mentions(since_id)
         else:
