@@ -158,7 +158,7 @@ min_new_tweets = 50
             result = daemon.retrain()
             elapsed = time.monotonic() - started
             print(f"retrain cycle: {elapsed:.1f}s -> {result.outcome} {result.detail}")
-            print(f"tweets fetched: {store.query('SELECT count(*) AS n FROM tweets')[0]['n']}")
+            print(f"tweets fetched: {store.tweet_count()}")
             store.close()
     finally:
         fake.stop()

@@ -164,15 +164,15 @@ def build_daemon(
     platform = build_platform(
         config, secrets, dry_run=dry_run, simulated_mentions=simulated_mentions
     )
-    log.info("loading the model", version=current["version"], path=current["path"])
-    generator = Generator.load(current["path"], config.model.device, settings=config.generation)
+    log.info("loading the model", version=current.version, path=current.path)
+    generator = Generator.load(current.path, config.model.device, settings=config.generation)
     rng = random.Random()
 
-    composer = Composer(generator, Filters.from_store(config, store), config, rng)
+    composer = Composer(generator, Filters.from_store(config, store, dry_run=dry_run), config, rng)
 
     def refresh_filters() -> None:
         # New source tweets must be off limits for verbatim copies from the next post on.
-        composer.filters = Filters.from_store(config, store)
+        composer.filters = Filters.from_store(config, store, dry_run=dry_run)
 
     trainer = TrainerProcess(config.path) if config.path is not None else None
     return Daemon(
@@ -186,4 +186,5 @@ def build_daemon(
         on_sources_changed=refresh_filters,
         on_posted=lambda text: composer.filters.remember_post(text),
         rng=rng,
+        dry_run=dry_run,
     )

@@ -122,41 +122,49 @@ def health(app: AppContext) -> None:
     click.echo(f"healthy: last heartbeat {int(age.total_seconds())}s ago")
 
 
-def _budget(store: Store, config: Config) -> dict[str, Any]:
-    now = utcnow()
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    month_start = day_start.replace(day=1)
-    return {
-        "today": store.count_posts_since(day_start),
-        "posts_per_day": config.limits.posts_per_day,
-        "this_month": store.count_posts_since(month_start),
-        "posts_per_month": config.limits.posts_per_month,
-    }
-
-
-_STATUS_FIELDS = ("id", "kind", "status", "text", "reason", "tweet_id", "created_at")
+# The outbox columns `status --json` shows for each recent row (and `tweet_id`, see below).
+_STATUS_FIELDS = (
+    "id",
+    "network",
+    "kind",
+    "dry_run",
+    "status",
+    "text",
+    "reason",
+    "remote_id",
+    "created_at",
+)
 
 
 def status_report(store: Store, config: Config, limit: int = 10) -> dict[str, Any]:
-    """What `status` shows: recent outbox rows, model, next job times, budget, heartbeat."""
+    """What `status` shows: recent outbox rows, model, next job times, budget, heartbeat.
+
+    The budget is the one the daemon last ran under: the dry run's own, or the live one.
+    """
+    from bot.daemon.policy import budget
+
     current = store.current_model()
-    next_runs = {
-        row["key"].removeprefix("next_run:"): row["value"]
-        for row in store.query("SELECT key, value FROM state WHERE key LIKE 'next_run:%'")
-    }
     beat = store.last_heartbeat()
+    # What the daemon last ran as (`run --dry-run` overrides the file), else the file.
+    dry_run = store.get_state("dry_run", str(config.bot.dry_run).lower()) == "true"
+    spent = budget(store, config, utcnow(), dry_run=dry_run)
     return {
         "bot": config.bot.name,
-        # What the daemon last ran as (`run --dry-run` overrides the file), else the file.
-        "dry_run": store.get_state("dry_run", str(config.bot.dry_run).lower()) == "true",
-        "model_version": current["version"] if current else None,
+        "dry_run": dry_run,
+        "model_version": current.version if current else None,
         "heartbeat": beat.isoformat() if beat else None,
-        "next_runs": next_runs,
-        "budget": _budget(store, config),
+        "next_runs": store.next_runs(),
+        "budget": {
+            "today": spent.today,
+            "posts_per_day": spent.per_day,
+            "this_month": spent.this_month,
+            "posts_per_month": spent.per_month,
+        },
         "recent": [
             {
-                k: row[k]
-                for k in ("id", "kind", "status", "text", "reason", "tweet_id", "created_at")
+                **{k: row.to_dict()[k] for k in _STATUS_FIELDS},
+                # The X-era name of remote_id, kept for scripts that read it.
+                "tweet_id": row.remote_id,
             }
             for row in store.posts(limit=limit)
         ],
@@ -189,7 +197,10 @@ def status(app: AppContext, as_json: bool, limit: int) -> None:
     for row in report["recent"]:
         when = parse_iso(row["created_at"]).strftime("%Y-%m-%d %H:%M")
         detail = row["text"] or ""
-        if row["status"] in ("skipped", "failed", "unknown") and row["reason"]:
+        if (
+            row["status"] in ("skipped", "failed", "unknown", "rejected", "expired")
+            and row["reason"]
+        ):
             detail = f"[{row['reason']}] {detail}"
         click.echo(f"  {when} {row['kind']:<5} {row['status']:<7} {detail[:100]}")
 
@@ -236,7 +247,11 @@ def fetch(app: AppContext) -> None:
 )
 @pass_app
 def import_(app: AppContext, path: Path, username: str | None) -> None:
-    """Import an X archive: the downloaded .zip, its extracted folder, or a tweets.js file."""
+    """Import an X archive: the downloaded .zip, its extracted folder, or a tweets.js file.
+
+    Pre-2019 Grailbird exports work too. Long posts take their full text from note-tweet.js;
+    deleted tweets are never imported. All of the archive is stored, or none of it.
+    """
     from bot.corpus import import_archive
 
     config = app.config
@@ -310,11 +325,13 @@ def generate(
             raise UsageError(
                 "no current model: train one with `tweetbot train`, or pass --model DIR"
             )
-        model_dir = Path(current["path"])
+        model_dir = Path(current.path)
         if not model_dir.is_absolute():
             model_dir = config.base_dir / model_dir
     generator = Generator.load(model_dir, config.model.device, settings=config.generation)
-    composer = Composer(generator, Filters.from_store(config, store), config)
+    composer = Composer(
+        generator, Filters.from_store(config, store, dry_run=config.bot.dry_run), config
+    )
     judged = composer.candidates(prompt, count, reply_to=reply_to)
     if as_json:
         report: dict[str, Any] = {"model_version": generator.version, "prompt": prompt}
@@ -328,6 +345,49 @@ def generate(
         for verdict in candidate.verdicts:
             if not verdict.passed:
                 click.echo(f"      {verdict.rule}: {verdict.reason}")
+
+
+@cli.command()
+@click.argument("text", required=False)
+@click.option("--reply-to", metavar="USER", help='Judge it as a reply to USER ("@USER " opens it).')
+@click.option(
+    "--network",
+    type=click.Choice(["x", "bluesky", "mastodon"]),
+    default="x",
+    show_default=True,
+    help="Whose length limit applies (X 280 weighted, Bluesky 300, Mastodon 500).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_app
+def check(
+    app: AppContext, text: str | None, reply_to: str | None, network: str, as_json: bool
+) -> None:
+    """Judge TEXT (or stdin with -) with the filters a candidate faces: exit 0 if it would be
+    posted, 1 if rejected. Prints every rule's verdict."""
+    from bot.filters import judge_text
+
+    if text is None:
+        raise UsageError("check: give the TEXT to judge, or - to read it from stdin")
+    if text == "-":
+        text = sys.stdin.read().rstrip("\n")
+    judgement = judge_text(
+        app.config, app.store(), text, reply_to_username=reply_to, network=network
+    )
+    if as_json:
+        click.echo(json.dumps(judgement.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        for verdict in judgement.verdicts:
+            mark = "PASS" if verdict.passed else "FAIL"
+            click.echo(
+                f"[{mark}] {verdict.rule}" + (f": {verdict.reason}" if verdict.reason else "")
+            )
+        click.echo(
+            f"{'would be posted' if judgement.passed else 'rejected'} ({network}): {judgement.text}"
+        )
+    if not judgement.passed:
+        # SystemExit, not click's Exit: `main` runs click with standalone_mode=False, where an
+        # Exit code is returned and lost; the verdicts above already say why.
+        sys.exit(1)
 
 
 # ---- daemon (issue 7): run -----------------------------------------------------------------
@@ -452,18 +512,8 @@ def train(app: AppContext, as_json: bool) -> None:
 
 
 def _model_rows(store: Store) -> list[dict[str, Any]]:
-    return [
-        {
-            "version": row["version"],
-            "path": row["path"],
-            "current": bool(row["current"]),
-            "eval_loss": row["eval_loss"],
-            "train_loss": row["train_loss"],
-            "base": row["base"],
-            "created_at": row["created_at"],
-        }
-        for row in store.model_versions()
-    ]
+    keys = ("version", "path", "current", "eval_loss", "train_loss", "base", "created_at")
+    return [{k: row.to_dict()[k] for k in keys} for row in store.model_versions()]
 
 
 @cli.group(invoke_without_command=True)

@@ -16,7 +16,15 @@ from datetime import time
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.errors import ConfigError
 
@@ -226,11 +234,25 @@ class FiltersSection(_Section):
     max_verbatim_ngram: int = Field(8, ge=3)
     # Reject a candidate whose token overlap with a source tweet or own post is this high.
     max_similarity: float = Field(0.8, gt=0, le=1)
-    dedupe_days: int = Field(30, ge=0)
+    # How far back a candidate is compared with the bot's own posts (dedupe, duplicate_on_x).
+    dedupe_for: Duration = Field(30 * 86400.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dedupe_days_was_renamed(cls, values: Any) -> Any:
+        # An integer of days was the one time value that was not a duration string; a file
+        # that still has it gets one line saying what to write instead, not a silent default.
+        if isinstance(values, Mapping) and "dedupe_days" in values:
+            days = values["dedupe_days"]
+            raise ValueError(
+                f'dedupe_days was replaced by a duration: write dedupe_for = "{days}d"'
+            )
+        return values
 
 
 class LimitsSection(_Section):
     # X's free tier allows 17 posts a day; users on paid tiers raise these deliberately.
+    # Per network; days and months begin at midnight in `[schedule] timezone`.
     posts_per_day: int = Field(17, ge=0)
     posts_per_month: int = Field(500, ge=0)
 

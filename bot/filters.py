@@ -21,9 +21,18 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
+import decancer_py
+import emoji
+
 from bot.config import Config
 from bot.store import Store, utcnow
-from bot.textlen import MAX_WEIGHTED_LENGTH, URL_PATTERN, find_urls, weighted_length
+from bot.textlen import (
+    MAX_WEIGHTED_LENGTH,
+    NETWORK_LENGTHS,
+    find_urls,
+    invalid_characters,
+    strip_urls,
+)
 
 # ---- text normalisation ------------------------------------------------------------------
 
@@ -128,7 +137,7 @@ class ContentRule:
     def check(self, text: str, context: CheckContext) -> str | None:
         if not text.strip():
             return "empty"
-        rest = URL_PATTERN.sub(" ", text)
+        rest = strip_urls(text)
         rest = re.sub(r"[#＃@＠]\w+", " ", rest)
         if not any(unicodedata.category(c)[0] in "LN" for c in rest):
             return "no words (only punctuation, emoji, hashtags, mentions or links)"
@@ -136,46 +145,178 @@ class ContentRule:
 
 
 class LengthRule:
-    """X's weighted length within the limit (280)."""
+    """Within the network's length limit (X: weighted length 280), and, on X, no character X
+    refuses (U+FFFE, U+FFFF, other noncharacters): `bot.textlen.is_valid_tweet`."""
 
     name = "length"
 
-    def __init__(self, limit: int = MAX_WEIGHTED_LENGTH) -> None:
-        self.limit = limit
+    def __init__(self, limit: int = MAX_WEIGHTED_LENGTH, network: str = "x") -> None:
+        self.measure, default_limit = NETWORK_LENGTHS[network]
+        self.limit = limit if network == "x" else default_limit
+        self.network = network
 
     def check(self, text: str, context: CheckContext) -> str | None:
-        length = weighted_length(text)
+        refused = invalid_characters(text) if self.network == "x" else []
+        if refused:
+            return f"X refuses the character U+{ord(refused[0]):04X}"
+        length = self.measure(text)
         if length > self.limit:
-            return f"too long: weighted length {length} > {self.limit}"
+            unit = "weighted length" if self.network == "x" else "length"
+            return f"too long for {self.network}: {unit} {length} > {self.limit}"
         return None
 
 
-def _letter_class(letter: str) -> str:
-    chars = letter + _LEET.get(letter, "")
-    return "[" + "".join(re.escape(c) for c in chars) + "]"
+# ---- invisible characters ----------------------------------------------------------------
+
+# Default-ignorable characters that are not format characters (Cf): Hangul fillers, the
+# combining grapheme joiner, Mongolian free variation selectors. Variation selectors are
+# handled by range below.
+_OTHER_INVISIBLE = frozenset("\u034f\u115f\u1160\u3164\uffa0\u180b\u180c\u180d\u180f")
+
+
+def _is_invisible(char: str) -> bool:
+    point = ord(char)
+    return (
+        unicodedata.category(char) == "Cf"
+        or char in _OTHER_INVISIBLE
+        or 0xFE00 <= point <= 0xFE0F
+        or 0xE0100 <= point <= 0xE01EF
+    )
+
+
+def invisible_characters(text: str) -> list[str]:
+    """The invisible or direction-changing characters of `text` outside emoji sequences.
+
+    Format characters (bidi overrides, embeddings, isolates and marks, zero-width space and
+    joiners, soft hyphen, word joiner, BOM, tags) and other default-ignorable code points draw
+    nothing, so they hide a word's spelling or reorder what a reader sees. The joiners,
+    variation selectors and tags inside an emoji sequence (👨‍👩‍👧, ❤️, a subdivision flag) are
+    part of what X shows as one emoji and are allowed there.
+    """
+    inside_emoji: set[int] = set()
+    for item in emoji.emoji_list(text):
+        inside_emoji.update(range(item["match_start"], item["match_end"]))
+    return [c for i, c in enumerate(text) if i not in inside_emoji and _is_invisible(c)]
+
+
+class InvisibleRule:
+    """No bidi override/isolate or invisible format character (outside emoji sequences)."""
+
+    name = "invisible"
+
+    def check(self, text: str, context: CheckContext) -> str | None:
+        found = invisible_characters(text)
+        if found:
+            char = found[0]
+            label = unicodedata.name(char, "unnamed")
+            return f"invisible or direction-changing character U+{ord(char):04X} ({label})"
+        return None
+
+
+# ---- blocked words -----------------------------------------------------------------------
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def blocklist_fold(text: str) -> str:
+    """`text` as the blocklist sees it: invisibles dropped, then confusables folded.
+
+    `decancer_py` (a maintained confusables library) lowercases and maps width variants,
+    small caps, styled letters (𝐛𝐨𝐥𝐝, ⓒⓘⓡⓒⓛⓔⓓ), accents and homoglyphs of other scripts
+    (Cyrillic, Greek, Armenian, Cherokee, ...) to the Latin letter they look like. Invisible
+    characters are removed first: decancer would turn a zero-width space into a space and a
+    soft hyphen into "-", which would split the word.
+    """
+    visible = "".join(c for c in _SURROGATE.sub(" ", text) if not _is_invisible(c))
+    return str(decancer_py.parse(visible))
+
+
+def _letter_chars(letter: str) -> str:
+    return letter + _LEET.get(letter, "")
+
+
+def _char_class(chars: str) -> str:
+    return "[" + "".join(re.escape(c) for c in sorted(set(chars))) + "]"
+
+
+# Separators never include a character that can stand for a letter ("@" in "b@d"), so a
+# separator and a letter never compete for the same character.
+_LEET_SYMBOLS = re.escape(
+    "".join(sorted({c for v in _LEET.values() for c in v if not c.isalnum()}))
+)
+# Between the letters of one word: punctuation and no space ("ger-trude", "g.e.r.t.r.u.d.e",
+# "g_e_r"), or, when the letters are spaced out, any separators between every two of them
+# ("g e r t r u d e", "d....a....r....n"). Spaces between only some letters ("gas sale" for
+# "ass") are ordinary words that happen to share letters: not a match.
+_TIGHT_GAP = rf"(?:[^\w\s{_LEET_SYMBOLS}]|_)*+"
+_SPACED_GAP = rf"(?:[^\w{_LEET_SYMBOLS}]|_)++"
+
+
+def _groups(word: str) -> list[tuple[str, int]]:
+    """The word's letters as (letter, how many in a row): "glass" -> g a l s*2."""
+    groups: list[tuple[str, int]] = []
+    for letter in word:
+        if groups and groups[-1][0] == letter:
+            groups[-1] = (letter, groups[-1][1] + 1)
+        else:
+            groups.append((letter, 1))
+    return groups
+
+
+def _run(letter: str, count: int, following: str | None) -> str:
+    """`count` or more of `letter` (or its lookalikes), never backtracking.
+
+    Possessive quantifiers keep matching linear in the text's length (a blocklist must not
+    hang on "d@@@@…@x"). A run cannot give characters back, so it never takes one the next
+    letter could use ("l1ttle": the "1" after "l" is left for "i").
+    """
+    chars = _letter_chars(letter)
+    extra = "".join(c for c in chars if following is None or c not in _letter_chars(following))
+    pattern = _char_class(chars) + (f"{{{count}}}" if count > 1 else "")
+    return pattern + (f"{_char_class(extra)}*+" if extra else "")
+
+
+def _runs(groups: list[tuple[str, int]], following: str | None) -> list[str]:
+    nexts = [g[0] for g in groups[1:]] + [following]
+    runs = [_run(letter, count, nxt) for (letter, count), nxt in zip(groups, nexts, strict=True)]
+    last_letter, last_count = groups[-1]
+    if last_letter == "y" and last_count == 1 and len(groups) > 1:
+        runs[-1] = f"(?:{runs[-1]}|i++e++)"  # plural "-ies" of a word in "-y"
+    return runs
+
+
+def _word_pattern(word: str, following: str | None) -> str:
+    """Tight ("glass", "gl-ass"; a doubled letter as one run) or spaced out letter by letter
+    ("g l a s s", "g.l.a.s.s")."""
+    tight = _runs(_groups(word), following)
+    if len(word) == 1:
+        return tight[0]
+    spaced = _runs([(letter, 1) for letter in word], following)
+    return f"(?:{_TIGHT_GAP.join(tight)}|{_SPACED_GAP.join(spaced)})"
 
 
 def _blocked_pattern(phrase: str) -> re.Pattern[str] | None:
-    """A regex matching `phrase` as whole words in folded text, despite obfuscation.
+    """A regex matching `phrase` in `blocklist_fold`ed text, despite obfuscation.
 
-    Each letter may repeat ("baaad"), be written as a lookalike digit or symbol ("b4d"), and be
-    followed by up to three separators ("b.a.d", "b a d", "b*a*d"); words of a phrase may be
-    joined by any separators. Whole-word: no Latin letter or digit right before or after, so
-    "class" does not match "ass"; CJK text has no spaces, so a CJK phrase matches anywhere.
+    Matched anywhere, inside fused words too ("TheGertrude", "Gertrudes", "GertrudeGertrude"):
+    a false positive only costs one candidate, a miss posts the word. Each letter may repeat,
+    be written as a lookalike digit or symbol ("g3rtrud3"), and be split as `_TIGHT_GAP` /
+    `_SPACED_GAP` allow; words of a phrase may be joined by any separators or none.
     """
-    words = tokens(phrase)
+    words = _TOKEN.findall(blocklist_fold(phrase))
     if not words:
         return None
-    separator = r"[\W_]{0,3}"
-    parts = []
-    for word in words:
-        parts.append(separator.join(_letter_class(c) + "+" for c in word))
-    body = r"[\W_]*".join(parts)
-    return re.compile(r"(?<![a-z0-9])" + body + r"(?![a-z0-9])")
+    firsts = [w[0] for w in words[1:]] + [None]
+    parts = [_word_pattern(w, nxt) for w, nxt in zip(words, firsts, strict=True)]
+    return re.compile(_SPACED_GAP.replace("++", "*+").join(parts))
 
 
 class BlockedWordsRule:
-    """No blocked word or phrase, case-insensitive and whole-word, obfuscations included."""
+    """No blocked word or phrase, after folding and despite obfuscation (see `_blocked_pattern`).
+
+    The leading @handle of a reply to that very account is not judged: a mention from
+    @gertrude_fan can be answered although "gertrude" is blocked. Nothing else is exempt.
+    """
 
     name = "blocked_words"
 
@@ -189,7 +330,11 @@ class BlockedWordsRule:
     def check(self, text: str, context: CheckContext) -> str | None:
         if not self.patterns:
             return None
-        folded = fold(text)
+        handle = (context.reply_to_username or "").lstrip("@")
+        if handle:
+            opening = re.compile(rf"^\s*[@＠]{re.escape(handle)}(?![A-Za-z0-9_])", re.IGNORECASE)
+            text = opening.sub(" ", text, count=1)
+        folded = blocklist_fold(text)
         for phrase, pattern in self.patterns:
             if pattern.search(folded):
                 return f"blocked word: {phrase!r}"
@@ -341,7 +486,7 @@ def duplicate_key(text: str) -> str:
     """What X compares to refuse "duplicate content": the text without leading @handles,
     links, case, accents and spacing differences."""
     text = re.sub(r"^(?:\s*[@＠]\w+)+", "", text)
-    text = URL_PATTERN.sub("", text)
+    text = strip_urls(text, "")
     return " ".join(tokens(text))
 
 
@@ -380,11 +525,13 @@ class Filters:
         recent_posts: Sequence[str] = (),
         *,
         blocked_words: Sequence[str] | None = None,
+        network: str = "x",
     ) -> Filters:
         """Build the chain from `[filters]`: `source_texts` are every source tweet's text (for
-        novelty), `recent_posts` the bot's own posts of the last `dedupe_days` (for dedupe).
+        novelty), `recent_posts` the bot's own posts of the last `dedupe_for` (for dedupe).
 
-        `blocked_words` overrides `config.blocked_words()` (which reads the blocklist file).
+        `blocked_words` overrides `config.blocked_words()` (which reads the blocklist file);
+        `network` ("x", "bluesky", "mastodon") picks the length rule's count and limit.
         """
         settings = config.filters
         words = config.blocked_words() if blocked_words is None else list(blocked_words)
@@ -392,7 +539,8 @@ class Filters:
         keys = {k for k in map(duplicate_key, recent_posts) if k}
         rules: list[Rule] = [
             ContentRule(),
-            LengthRule(),
+            InvisibleRule(),
+            LengthRule(network=network),
             BlockedWordsRule(words),
             UrlRule(settings.allow_urls),
             MentionRule(settings.allow_mentions),
@@ -403,13 +551,16 @@ class Filters:
         return cls(rules=rules, own_posts=own_posts, duplicate_keys=keys)
 
     @classmethod
-    def from_store(cls, config: Config, store: Store) -> Filters:
-        """`from_config` with every source tweet and the own posts of the last `dedupe_days`
-        read from the store."""
+    def from_store(
+        cls, config: Config, store: Store, *, network: str = "x", dry_run: bool = False
+    ) -> Filters:
+        """`from_config` with every source tweet and the own posts of the last `dedupe_for`
+        read from the store (a dry run dedupes against its own rows, live against live)."""
         from bot.corpus import source_texts
 
-        since = utcnow() - timedelta(days=config.filters.dedupe_days)
-        return cls.from_config(config, source_texts(store), store.posted_texts_since(since))
+        since = utcnow() - timedelta(seconds=config.filters.dedupe_for)
+        own = store.posted_texts_since(since, dry_run=dry_run)
+        return cls.from_config(config, source_texts(store), own, network=network)
 
     def check(self, text: str, *, reply_to_username: str | None = None) -> list[Verdict]:
         """One verdict per rule, in order; the candidate may be posted only if all passed."""
@@ -428,6 +579,50 @@ class Filters:
             key = duplicate_key(text)
             if key:
                 self.duplicate_keys.add(key)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What `tweetbot check` reports: the text as it would be posted and every verdict."""
+
+    text: str
+    network: str
+    verdicts: list[Verdict]
+
+    @property
+    def passed(self) -> bool:
+        return all(v.passed for v in self.verdicts)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "text": self.text,
+            "network": self.network,
+            "passed": self.passed,
+            "verdicts": [v.to_dict() for v in self.verdicts],
+        }
+
+
+def judge_text(
+    config: Config,
+    store: Store,
+    text: str,
+    *,
+    reply_to_username: str | None = None,
+    network: str = "x",
+) -> Judgement:
+    """Judge `text` exactly as a candidate is judged: the filters built from the store as the
+    daemon builds them (same corpus, same own posts), the text as the composer would send it.
+
+    A reply opens with "@USER " (the composer adds it), so it is added when `text` does not
+    already start with that handle. The text is not trimmed: an over-long one fails `length`.
+    """
+    filters = Filters.from_store(config, store, network=network, dry_run=config.bot.dry_run)
+    handle = (reply_to_username or "").lstrip("@") or None
+    if handle is not None:
+        opening = re.compile(rf"^\s*[@＠]{re.escape(handle)}(?![A-Za-z0-9_])", re.IGNORECASE)
+        if not opening.match(text):
+            text = f"@{handle} {text.strip()}"
+    return Judgement(text, network, filters.check(text, reply_to_username=handle))
 
 
 def failed(verdicts: Iterable[Verdict]) -> list[Verdict]:

@@ -141,15 +141,31 @@ class FakeGenerator:
 class FakeTrainer:
     """Returns a preset outcome (or raises TrainingFailed) and counts runs."""
 
-    def __init__(self, outcome: TrainingOutcome | None = None) -> None:
+    def __init__(
+        self,
+        outcome: TrainingOutcome | None = None,
+        *,
+        store: Store | None = None,
+        path: str | None = None,
+    ) -> None:
         self.outcome = outcome
+        self.store = store
+        self.path = path
         self.runs = 0
         self.terminated = False
 
     def run(self) -> TrainingOutcome:
+        """With a `store`, do what the real child does: register the version at `path` and
+        promote it when the outcome says so."""
         self.runs += 1
         if self.outcome is None:
             raise TrainingFailed("the trainer exited with code 1")
+        if self.store is not None and self.outcome.version and self.path:
+            self.store.add_model_version(
+                self.outcome.version, self.path, base="gpt2", eval_loss=1.0, train_loss=1.0
+            )
+            if self.outcome.promoted:
+                self.store.set_current_model(self.outcome.version)
         return self.outcome
 
     def terminate(self) -> None:
@@ -181,9 +197,15 @@ class Rig:
 
 
 def make_rig(tmp_path: Path, config: Config | None = None, **kwargs: Any) -> Rig:
-    """Build a Daemon over a real SQLite store and the fakes above."""
+    """Build a Daemon over a real SQLite store and the fakes above.
+
+    The store is one of a bot that has run before (its mentions baseline is taken), unless
+    `first_start=True`: then the first mentions poll only moves the since_id.
+    """
     config = config or make_config(tmp_path)
     store = Store(config.db_path)
+    if not kwargs.pop("first_start", False):
+        store.set_mentions_baseline(None)
     platform = kwargs.pop("platform", FakePlatform())
     composer = kwargs.pop("composer", FakeComposer())
     generator = kwargs.pop("generator", FakeGenerator())

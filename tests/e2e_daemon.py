@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import load_config
-from bot.store import Store
+from bot.store import OutboxRow, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,9 +42,19 @@ rate_limit_backoff = "1s"
 
 
 def write_home(
-    home: Path, base_url: str, model_dir: Path, *, schedule: str = FAST_SCHEDULE, extra: str = ""
+    home: Path,
+    base_url: str,
+    model_dir: Path,
+    *,
+    schedule: str = FAST_SCHEDULE,
+    extra: str = "",
+    first_start: bool = False,
 ) -> Path:
-    """A bot directory: config.toml pointing at the fake X, and a store with a current model."""
+    """A bot directory: config.toml pointing at the fake X, and a store with a current model.
+
+    The store is one of a bot that has looked at its mentions before (so mentions already on
+    the fake X are answered), unless `first_start`: then they are history and left alone.
+    """
     home.mkdir(parents=True, exist_ok=True)
     config_path = home / "config.toml"
     config_path.write_text(
@@ -86,6 +96,8 @@ posts_per_month = 10000
                 "tiny", str(model_dir), base="scratch:tiny", eval_loss=3.0, train_loss=3.0
             )
             store.set_current_model("tiny")
+        if not first_start:
+            store.set_mentions_baseline(None)
     finally:
         store.close()
     return config_path
@@ -183,7 +195,7 @@ def wait_for(
     raise AssertionError(f"gave up waiting for {what}\n{tail}")
 
 
-def outbox(config_path: Path) -> list[dict[str, Any]]:
+def outbox(config_path: Path) -> list[OutboxRow]:
     """The child's outbox rows (opened read-side while it runs: WAL allows it)."""
     store = Store(load_config(config_path).db_path)
     try:

@@ -75,8 +75,9 @@ def test_health_follows_the_heartbeat(workdir: Path, capsys: pytest.CaptureFixtu
 def test_status_json_reports_outbox_budget_and_model(workdir: Path) -> None:
     path = _config(workdir)
     store = Store(load_config(path).db_path)
-    post = store.add_pending_post("post", "a fine tweet")
-    store.mark_post(post, "posted", tweet_id="5")
+    post = store.add_post("post", "a fine tweet")
+    store.mark_post(post.id, "posted", remote_id="5")
+    store.add_post("post", "a rehearsal", dry_run=True)  # not in the live budget
     store.record_skip("reply", "blocked word")
     store.add_model_version("v1", "/m/v1", base="scratch:tiny", eval_loss=2.0, train_loss=2.0)
     store.set_current_model("v1")
@@ -87,8 +88,14 @@ def test_status_json_reports_outbox_budget_and_model(workdir: Path) -> None:
     assert report["model_version"] == "v1"
     assert report["budget"]["today"] == 1
     assert report["next_runs"] == {"post": "2026-01-01T00:00:00+00:00"}
-    assert [r["status"] for r in report["recent"]] == ["skipped", "posted"]
+    assert [(r["status"], r["dry_run"]) for r in report["recent"]] == [
+        ("skipped", False),
+        ("pending", True),
+        ("posted", False),
+    ]
     assert report["recent"][0]["reason"] == "blocked word"
+    assert (report["recent"][2]["remote_id"], report["recent"][2]["tweet_id"]) == ("5", "5")
+    assert report["recent"][2]["network"] == "x"
     text = CliRunner().invoke(cli, ["--config", str(path), "status"]).output
     assert "[blocked word]" in text and "1/17 today" in text
 

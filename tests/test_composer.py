@@ -217,3 +217,30 @@ def test_generate_without_a_model_is_a_usage_error(
         main(["generate"])
     assert exited.value.code == 2
     assert "no current model" in capsys.readouterr().err
+
+
+def test_the_reply_prompt_is_html_unescaped() -> None:
+    # X sends "&amp;" and "&lt;"; the model was trained on the characters themselves.
+    stub = StubGenerator([("Sounds good to me", -1.0)] * 2)
+    _composer(stub).reply(_mention("@bot fish &amp; chips &lt;3 &quot;now&quot;"))
+    assert stub.calls[0]["context"] == 'fish & chips <3 "now"'
+    assert reply_context("@bot see gulls.rocks/x now") == "see now"  # the one URL detection
+
+
+def test_a_blocked_word_in_the_authors_handle_does_not_block_the_reply() -> None:
+    config = config_from_mapping(
+        {
+            "generation": {"candidates": 2, "max_attempts": 1},
+            "filters": {"blocked_words": ["gertrude"]},
+        }
+    )
+    composer = Composer(
+        StubGenerator([("Lovely weather for it", -1.0), ("Gertrude says hi", -0.5)]),
+        Filters.from_config(config, SOURCES, []),
+        config,
+        random.Random(0),
+    )
+    draft = composer.reply(_mention("hello there", author="gertrude_fan"))
+    assert draft.text == "@gertrude_fan Lovely weather for it"
+    blocked = [c for c in draft.candidates if not c.passed]
+    assert [c.text for c in blocked] == ["@gertrude_fan Gertrude says hi"]

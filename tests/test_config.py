@@ -160,3 +160,21 @@ def test_blocked_words_file(tmp_path: Path) -> None:
     missing = load_config(write_config(tmp_path, "[filters]\nblocked_words_file = 'nope.txt'\n"))
     with pytest.raises(ConfigError, match="blocked_words_file"):
         missing.blocked_words()
+
+
+def test_dedupe_for_is_a_duration_and_the_old_dedupe_days_says_what_to_write(
+    tmp_path: Path,
+) -> None:
+    config = load_config(write_config(tmp_path, '[filters]\ndedupe_for = "12h"\n'))
+    assert config.filters.dedupe_for == 12 * 3600
+    old = write_config(tmp_path, "[filters]\ndedupe_days = 7\n")
+    with pytest.raises(ConfigError, match=r'\[filters\].*dedupe_for = "7d"'):
+        load_config(old)
+    # Through the CLI: one line, exit 2.
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "--config", str(old), "status"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and 'dedupe_for = "7d"' in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -12,7 +13,8 @@ import pytest
 
 from bot.config import config_from_mapping
 from bot.corpus import ArchiveError, ArchiveLimits, data_table, import_archive
-from bot.corpus.archive import parse_created_at
+from bot.corpus.archive import ImportSummary, archive_rows, parse_created_at
+from bot.corpus.archive_files import open_archive
 from bot.store import Store
 from tests.fixtures_corpus import sample_script
 
@@ -410,3 +412,100 @@ def test_sample_script_command_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert import_archive(store, out).found == 40
     with pytest.raises(SystemExit):
         SAMPLE.main([str(out), "--count", "0"])
+
+
+# ---- bounded input: what is not a file, hostile sizes and shapes ---------------------------
+
+
+def _refused(store: Store, path: Path, pattern: str, **kwargs: Any) -> str:
+    with pytest.raises(ArchiveError) as failed:
+        import_archive(store, path, **kwargs)
+    message = str(failed.value)
+    assert "\n" not in message
+    assert failed.value.exit_code == 2
+    assert re.search(pattern, message), message
+    assert store.tweets() == []
+    return message
+
+
+def test_what_is_not_a_regular_file_is_refused_unread(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    fifo = tmp_path / "tweets.js"
+    os.mkfifo(fifo)  # no writer: reading it would hang forever
+    _refused(store, fifo, r"tweets\.js: is a FIFO, not a regular file", username="keeper")
+    _refused(store, Path("/dev/zero"), r"/dev/zero: is a device, not a regular file",
+             username="keeper")  # fmt: skip
+    # Inside a folder: a directory or FIFO where data/tweets.js should be.
+    for label, make in (("a directory", Path.mkdir), ("a FIFO", os.mkfifo)):
+        folder = tmp_path / label.replace(" ", "_")
+        (folder / "data").mkdir(parents=True)
+        make(folder / "data" / "tweets.js")  # type: ignore[operator]
+        _refused(store, folder, rf"data/tweets\.js: is {label}, not a regular file",
+                 username="keeper")  # fmt: skip
+
+
+def test_a_bomb_of_many_small_parts_is_refused_by_its_total_ratio(tmp_path: Path) -> None:
+    members = {f"data/tweets-part{n}.js": " " * 60_000 for n in range(40)}
+    path = _zip(tmp_path, members, "parts.zip")  # type: ignore[arg-type]
+    assert path.stat().st_size < 200_000
+    limits = ArchiveLimits(ratio_exempt_bytes=64 * 1024)
+    _refused(_store(tmp_path), path, r"parts\.zip: data files compressed \d+:1 in total",
+             username="keeper", limits=limits)  # fmt: skip
+
+
+def test_deep_nesting_and_huge_entries_get_one_line(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    deep = tmp_path / "deep" / "tweets.js"
+    deep.parent.mkdir()
+    deep.write_text(
+        "window.YTD.tweets.part0 = [" + _valid_js(1).split("[", 1)[1].rstrip().rstrip("]")
+        + ", " + "[" * 100_000 + "]" * 100_000 + "]"
+    )  # fmt: skip
+    _refused(store, deep, r"deep/tweets\.js: entry 2 is nested too deeply", username="keeper")
+    members = SAMPLE.archive_members(_small_tweets(5))
+    members["data/account.js"] = "window.YTD.account.part0 = " + "[" * 100_000 + "]" * 100_000
+    _refused(store, _zip(tmp_path, members), r"account\.js: entry 1 is nested too deeply")  # type: ignore[arg-type]
+    huge = tmp_path / "huge" / "tweets.js"
+    huge.parent.mkdir()
+    huge.write_text(_ytd([{"tweet": {"id_str": "1", "full_text": "x" * 300_000}}]))
+    _refused(store, huge, r"huge/tweets\.js: entry 1 is over 65536 bytes", username="keeper",
+             limits=ArchiveLimits(max_entry_bytes=65_536))  # fmt: skip
+
+
+def test_ids_must_be_ascii_digits(tmp_path: Path) -> None:
+    tweets = _small_tweets(3)
+    tweets[2] = {**tweets[2], "id_str": "²³¹", "id": "²³¹"}
+    js = tmp_path / "tweets.js"
+    js.write_text(_ytd([{"tweet": t} for t in tweets]), encoding="utf-8")
+    _refused(_store(tmp_path), js, r"tweets\.js: entry 3: id '²³¹' is not a tweet id",
+             username="keeper")  # fmt: skip
+
+
+def test_trailing_data_after_the_list_is_malformed(tmp_path: Path) -> None:
+    js = tmp_path / "tweets.js"
+    js.write_text(_valid_js(3) + ";\n\nalert(1)\n", encoding="utf-8")
+    _refused(_store(tmp_path), js, r"malformed at line \d+, column 1: extra data after the list",
+             username="keeper")  # fmt: skip
+    js.write_text(_valid_js(3) + " ;\n", encoding="utf-8")
+    assert import_archive(_store(tmp_path, "ok.db"), js, username="keeper").new == 3
+
+
+def test_rows_are_validated_as_they_stream_and_a_bad_one_stores_nothing(tmp_path: Path) -> None:
+    tweets = [{"tweet": t} for t in _small_tweets(500)]
+    tweets[449] = {"tweet": {**tweets[449]["tweet"], "created_at": "soon"}}
+    path = _zip(tmp_path, {**SAMPLE.archive_members([]), "data/tweets.js": _ytd(tweets)})
+    # The rows come one at a time: 449 good ones, then the error, never a list built first.
+    with open_archive(path) as files:
+        summary = ImportSummary(path=path, username="")
+        rows = archive_rows(files, summary, None, None)
+        got = [next(rows) for _ in range(449)]
+        assert summary.found == 449 and len({r["id"] for r in got}) == 449
+        with pytest.raises(ArchiveError, match=r"tweets\.js: entry 450: .*unrecognized time"):
+            next(rows)
+    store = _store(tmp_path)
+    store.insert_tweets(
+        [{"id": "1", "username": "keeper", "text": "already here", "kind": "original"}]
+    )
+    with pytest.raises(ArchiveError, match=r"entry 450"):
+        import_archive(store, path)
+    assert [r["id"] for r in store.tweets()] == ["1"]

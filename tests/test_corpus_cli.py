@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -210,3 +211,36 @@ def test_ctrl_c_mid_pagination_keeps_pages_and_the_next_fetch_resumes(
     resumed = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.strip() == "fetched 150 new tweets (@skerryhorn 150 new of 350)"
+
+
+def test_hostile_inputs_in_a_real_process_are_one_line_exit_2(workdir: Path) -> None:
+    """/dev/zero, a FIFO, a lone deleted-tweets.js and a zip bomb: refused, nothing stored."""
+    config = _config(workdir)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "bot", "--config", str(config)]
+    fifo = workdir / "tweets.js"
+    os.mkfifo(fifo)
+    deleted = (
+        REPO.parent / "shared" / "conformance" / "archives" / "ytd-tweets-2026-milahu104"
+        / "archive" / "data" / "deleted-tweets.js"
+    )  # fmt: skip
+    bomb = workdir / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("data/tweets.js", "window.YTD.tweets.part0 = [" + " " * 200_000_000)
+    assert bomb.stat().st_size < 1_000_000
+    cases = {
+        Path("/dev/zero"): "is a device, not a regular file",
+        fifo: "is a FIFO, not a regular file",
+        deleted: "this is deleted-tweets.js, the tweets their owner deleted",
+        bomb: "refusing a possible zip bomb",
+    }
+    for path, expected in cases.items():
+        failed = subprocess.run(
+            [*command, "import", str(path), "--username", "keeper"],
+            capture_output=True, text=True, env=env, check=False, timeout=120,
+        )  # fmt: skip
+        assert failed.returncode == 2, (path, failed.stderr)
+        errors = _errors(failed.stderr)
+        assert len(errors) == 1 and errors[0].startswith(f"error: {path}:"), failed.stderr
+        assert expected in errors[0]
+    assert Store(load_config(config).db_path).tweets() == []

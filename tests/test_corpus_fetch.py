@@ -233,3 +233,31 @@ def test_x_error_mid_pagination_keeps_pages_and_resumes(fake_x: FakeX, tmp_path:
     assert len(store.tweets()) == 350
     newest = max(int(t["id_str"]) for t in SAMPLE.sample_tweets(350))
     assert store.since_id("source:skerryhorn") == str(newest)
+
+
+def test_a_long_post_has_the_same_full_text_fetched_and_imported(
+    fake_x: FakeX, tmp_path: Path
+) -> None:
+    full = " ".join(f"word{i}" for i in range(70))  # 400+ characters: a note tweet
+    cut = full[:270] + "… https://t.co/cutcutcut"
+    moment_ms = 1_712_000_000_000 - 1288834974657  # snowflake milliseconds, spring 2024
+    tweet_id, note_id = str((moment_ms + 20) << 22), str(moment_ms << 22)
+    created = "Mon Apr 01 19:33:20 +0000 2024"
+    archive = tmp_path / "archive" / "data"
+    archive.mkdir(parents=True)
+    (archive / "account.js").write_text(SAMPLE.account_js("longwriter", "77"), encoding="utf-8")
+    tweet = {"id_str": tweet_id, "full_text": cut, "created_at": created}
+    (archive / "tweets.js").write_text(SAMPLE.ytd_js("tweets", 0, [{"tweet": tweet}]))
+    note = {"noteTweetId": note_id, "createdAt": "2024-04-01T19:33:20.000Z",
+            "core": {"text": full, "urls": [], "mentions": [], "hashtags": []}}  # fmt: skip
+    (archive / "note-tweet.js").write_text(SAMPLE.ytd_js("note_tweet", 0, [{"noteTweet": note}]))
+    config = _config("longwriter")
+    imported = Store(tmp_path / "imported.db")
+    assert import_archive(imported, archive.parent, config=config).long_posts == 1
+
+    fake_x.add_user("longwriter", "77")
+    fake_x.add_tweets("longwriter", [{"id": tweet_id, "text": cut, "note_tweet": {"text": full}}])
+    fetched = Store(tmp_path / "fetched.db")
+    fetch_sources(fetched, _x_platform(fake_x), config)
+    assert [r["text"] for r in imported.tweets()] == [full] == [r["text"] for r in fetched.tweets()]
+    assert [r["clean_text"] for r in fetched.tweets()] == [full]

@@ -24,17 +24,26 @@ CASES = [
     ("RT @bob: great stuff here today", "original", DEFAULT, Verdict(False, "", "retweet")),
     ("great stuff here today", "retweet", DEFAULT, Verdict(False, "", "retweet")),
     ("  RT @bob: leading space", "original", DEFAULT, Verdict(False, "", "retweet")),
-    # huggingtweets: fewer than 3 words and no http, @ or # is "short".
+    # huggingtweets: fewer than 3 words that contain none of http, @, # is "short".
     ("lol", "original", DEFAULT, Verdict(False, "", "short")),
     ("ok then", "original", DEFAULT, Verdict(False, "", "short")),
     ("&amp; &amp;", "original", DEFAULT, Verdict(False, "", "short")),
     ("three words here", "original", DEFAULT, Verdict(True, "three words here")),
-    ("@bob hi", "reply", DEFAULT, Verdict(True, "@bob hi")),
-    ("#tbt", "original", DEFAULT, Verdict(True, "#tbt")),
-    # huggingtweets: URLs are stripped; a link alone leaves nothing.
-    ("look https://t.co/abc123", "original", DEFAULT, Verdict(True, "look")),
+    # Words with @, # or http do not count: a mention or tag does not save a short tweet.
+    ("@bob hi", "reply", DEFAULT, Verdict(False, "", "short")),
+    ("@bob hi there", "reply", DEFAULT, Verdict(False, "", "short")),
+    ("@bob hi there you", "reply", DEFAULT, Verdict(True, "@bob hi there you")),
+    ("#tbt", "original", DEFAULT, Verdict(False, "", "short")),
+    ("so #good so #fun", "original", DEFAULT, Verdict(False, "", "short")),
+    ("mail me@home now please", "original", DEFAULT, Verdict(True, "mail me@home now please")),
+    ("HTTP is old", "original", DEFAULT, Verdict(False, "", "short")),
+    # huggingtweets: URLs are stripped first; a link alone, or with two words, is short.
+    ("look https://t.co/abc123", "original", DEFAULT, Verdict(False, "", "short")),
+    ("https://t.co/abc123", "original", DEFAULT, Verdict(False, "", "short")),
     ("see http://example.com/x?y=1 now ok", "original", DEFAULT, Verdict(True, "see now ok")),
-    ("https://t.co/abc123", "original", DEFAULT, Verdict(False, "", "empty")),
+    ("read this https://t.co/a now", "original", DEFAULT, Verdict(True, "read this now")),
+    # Only with min_words = 0 can something be empty after cleaning.
+    ("https://t.co/abc123", "original", CleaningRules(min_words=0), Verdict(False, "", "empty")),
     # huggingtweets: &amp; &lt; &gt; unescaped.
     ("fish &amp; chips tonight", "original", DEFAULT, Verdict(True, "fish & chips tonight")),
     ("a &lt;3 b c", "original", DEFAULT, Verdict(True, "a <3 b c")),
@@ -91,6 +100,9 @@ def test_normalize_and_word_count() -> None:
     assert normalize("a&amp;b   https://x.y/z  c") == "a&b c"
     assert word_count("hello there") == 2
     assert word_count("灯台は今夜も元気です") == 5
+    # Our deviation off: huggingtweets' split() count, where a Japanese sentence is one word.
+    assert word_count("灯台は今夜も元気です", unspaced_scripts=False) == 1
+    assert word_count("@a #b http x y") == 2
 
 
 # ---- weighting ---------------------------------------------------------------------------

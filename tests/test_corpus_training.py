@@ -32,7 +32,7 @@ def store(tmp_path: Path) -> Store:
         _tweet(21, "alice", "ok"),
         _tweet(22, "alice", "@bob replying to bob here", kind="reply"),
         _tweet(23, "alice", "alice says thing number 1"),  # a repeat
-        _tweet(24, "alice", "https://t.co/xyz"),
+        _tweet(24, "alice", "https://t.co/xyz"),  # a lone link is short, as in huggingtweets
     ]
     bob = [_tweet(100 + i, "Bob", f"bob &amp; his thought {i}") for i in range(3)]
     store.insert_tweets(alice + bob)
@@ -46,8 +46,8 @@ def test_data_table_per_source_and_total(store: Store) -> None:
     assert alice == {
         "downloaded": 17,
         "retweets": 1,
-        "short": 1,
-        "dropped": {"retweet": 1, "short": 1, "reply": 0, "empty": 1, "duplicate": 1},
+        "short": 2,
+        "dropped": {"retweet": 1, "short": 2, "reply": 0, "empty": 0, "duplicate": 1},
         "kept": 13,
     }
     assert table.sources["bob"].to_dict()["kept"] == 3

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from bot.platform.base import (
     RateLimited,
     Unavailable,
 )
-from bot.store import iso
+from bot.store import ReplyExists, iso
 from tests.daemon_fakes import (
     FakeComposer,
     FakeGenerator,
@@ -116,7 +115,7 @@ def test_monthly_cap(tmp_path: Path) -> None:
 def test_pending_row_found_on_the_timeline_is_marked_posted(tmp_path: Path) -> None:
     rig = make_rig(tmp_path)
     # A crash after X accepted the tweet but before the outbox was updated.
-    post_id = rig.store.add_pending_post("post", "a tweet that made it")
+    post_id = rig.store.add_post("post", "a tweet that made it").id
     tweet_id = rig.platform.post("a  tweet that made it")
     rig.platform.posted.clear()
     rig.daemon.reconcile_outbox()
@@ -131,7 +130,7 @@ def test_pending_row_not_on_the_timeline_is_never_resent(tmp_path: Path) -> None
     rig.store.insert_mentions([{"id": "21", "author_id": "x", "author_username": "alice",
                                 "text": "hi", "conversation_id": "21",
                                 "created_at": iso(datetime.now(UTC))}])  # fmt: skip
-    rig.store.add_pending_post("reply", "lost in a crash", mention_id="21")
+    rig.store.add_post("reply", "lost in a crash", mention_id="21")
     rig.daemon.reconcile_outbox()
     [row] = rig.store.posts()
     assert row["status"] == "unknown"
@@ -170,7 +169,7 @@ def test_unavailable_on_post_is_not_retried_blindly(tmp_path: Path) -> None:
 
 def test_reconcile_that_cannot_reach_x_leaves_rows_pending(tmp_path: Path) -> None:
     rig = make_rig(tmp_path)
-    rig.store.add_pending_post("post", "unsure")
+    rig.store.add_post("post", "unsure")
     rig.platform.fail_next("user_tweets", Unavailable("503"))
     with pytest.raises(Unavailable):
         rig.daemon.reconcile_outbox()
@@ -226,9 +225,9 @@ def test_each_mention_is_answered_exactly_once(tmp_path: Path) -> None:
 
 def test_the_database_refuses_a_second_live_reply(tmp_path: Path) -> None:
     rig = make_rig(tmp_path)
-    rig.store.add_pending_post("reply", "first", mention_id="41")
-    with pytest.raises(sqlite3.IntegrityError):
-        rig.store.add_pending_post("reply", "second", mention_id="41")
+    rig.store.add_post("reply", "first", mention_id="41")
+    with pytest.raises(ReplyExists):
+        rig.store.add_post("reply", "second", mention_id="41")
 
 
 def test_rate_limited_reply_leaves_the_mention_for_later(tmp_path: Path) -> None:
@@ -379,12 +378,32 @@ def test_retrain_promotes_and_hot_swaps(tmp_path: Path) -> None:
         fetch=lambda store, platform, cfg: _add_kept_tweets(store, 4),
         on_sources_changed=lambda: refreshed.append(1),
     )
-    rig.store.add_model_version("v2", str(tmp_path / "models" / "v2"), base="scratch:tiny",
-                                eval_loss=3.2, train_loss=3.0)  # fmt: skip
+    # The trainer child registers the version and promotes it in the registry.
+    trainer.store, trainer.path = rig.store, str(tmp_path / "models" / "v2")
     assert rig.daemon.retrain().outcome == "promoted"
     assert rig.generator.reloaded == [str(tmp_path / "models" / "v2")]
     assert rig.daemon.model_version == "v2"
     assert len(refreshed) == 2  # after the fetch, and after the swap
+    # The heartbeat follows the registry too: the version is loaded already, so no second load.
+    assert rig.daemon.heartbeat().detail == "up to date"
+    assert rig.generator.reloaded == [str(tmp_path / "models" / "v2")]
+
+
+def test_a_reload_to_the_version_already_loaded_does_nothing(tmp_path: Path) -> None:
+    """The trainer reports the promoted path in another spelling than the registry (a
+    symlinked models dir): still one load, by the one owner that follows the registry."""
+    config = make_config(tmp_path, training={"min_new_tweets": 1})
+    real = tmp_path / "real-models" / "v2"
+    real.mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real-models")
+    trainer = FakeTrainer(TrainingOutcome("v2", True, 3.2, {"path": str(tmp_path / "link/v2")}))
+    rig = make_rig(tmp_path, config, trainer=trainer)
+    trainer.store, trainer.path = rig.store, str(tmp_path / "link" / "v2")
+    _add_kept_tweets(rig.store, 2)
+    assert rig.daemon.retrain().outcome == "promoted"
+    for _ in range(3):
+        assert rig.daemon.heartbeat().detail == "up to date"
+    assert len(rig.generator.reloaded) == 1
 
 
 def test_a_failed_or_rejected_training_changes_nothing(tmp_path: Path) -> None:
@@ -464,6 +483,7 @@ def test_a_promoted_version_that_fails_to_load_keeps_the_old_model(tmp_path: Pat
     config = make_config(tmp_path, training={"min_new_tweets": 1})
     trainer = FakeTrainer(TrainingOutcome("v9", True, 1.0, {"version": "v9", "path": "/x/v9"}))
     rig = make_rig(tmp_path, config, trainer=trainer, generator=BrokenReload())
+    trainer.store, trainer.path = rig.store, "/x/v9"
     _add_kept_tweets(rig.store, 2)
     result = rig.daemon.retrain()
     assert result.outcome == "reload failed" and "/x/v9" in result.detail

@@ -73,7 +73,7 @@ def test_run_once_runs_each_due_job_and_records_next_runs(tmp_path: Path) -> Non
     outcomes = DaemonScheduler(rig.daemon).run_once()
     assert outcomes == {"heartbeat": "ran", "mentions": "ran", "post": "ran", "retrain": "not due"}
     assert len(rig.platform.posted) == 2  # one reply, one post
-    keys = {r["key"] for r in rig.store.query("SELECT key FROM state")}
+    keys = set(rig.store.state_items())
     assert {f"next_run:{job}" for job in ("heartbeat", "mentions", "post", "retrain")} <= keys
     # A second --once right after: the post is not due again.
     assert DaemonScheduler(rig.daemon).run_once()["post"] == "not due"

@@ -224,6 +224,32 @@ def test_once_runs_each_job_and_exits(tmp_path: Path, fake_x: FakeX, tiny_model_
     assert state(config, "heartbeat")
 
 
+def test_a_first_start_leaves_the_backlog_alone_and_answers_what_comes_next(
+    tmp_path: Path, fake_x: FakeX, tiny_model_dir: Path
+) -> None:
+    hourly = FAST_SCHEDULE.replace('post_every = "2s"', 'post_every = "1h"')
+    config = write_home(
+        tmp_path / "bot", fake_x.base_url, tiny_model_dir, schedule=hourly, first_start=True
+    )
+    backlog = [
+        fake_x.add_mention(f"@tweetbot_bot old {i}", author=f"fan{i}", created_at=now_iso())["id"]
+        for i in range(5)
+    ]
+    first = DaemonProcess(config, "run", "--once")
+    assert first.wait(120) == 0, first.output()[-2000:]
+    assert _replies(fake_x) == []
+    store = Store(load_config(config).db_path)
+    try:
+        assert store.mentions() == []  # no rows for the backlog
+        assert store.since_id("mentions") == max(backlog, key=int)
+    finally:
+        store.close()
+    fresh = fake_x.add_mention("@tweetbot_bot new one", author="fan", created_at=now_iso())["id"]
+    again = DaemonProcess(config, "run", "--once")
+    assert again.wait(120) == 0, again.output()[-2000:]
+    assert _replies(fake_x) == [fresh]
+
+
 def test_models_promote_rolls_a_running_daemon_back_without_a_restart(
     tmp_path: Path, fake_x: FakeX, tiny_model_dir: Path
 ) -> None:

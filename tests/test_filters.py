@@ -14,11 +14,13 @@ from bot.filters import (
     DedupeRule,
     DuplicateOnXRule,
     Filters,
+    InvisibleRule,
     LengthRule,
     MentionRule,
     NoveltyRule,
     TextIndex,
     UrlRule,
+    blocklist_fold,
     duplicate_key,
     failed,
     fold,
@@ -83,7 +85,7 @@ def test_length_rule(text: str, ok: bool) -> None:
 
 # ---- blocked words ------------------------------------------------------------------------
 
-BLOCKLIST = ["darn", "heck", "bad word", "傻瓜"]
+BLOCKLIST = ["darn", "heck", "bad word", "傻瓜", "gertrude", "ass", "party"]
 
 
 @pytest.mark.parametrize(
@@ -92,28 +94,50 @@ BLOCKLIST = ["darn", "heck", "bad word", "傻瓜"]
         ("what the darn thing", "darn"),
         ("DARN it", "darn"),  # case
         ("Darn!", "darn"),
-        ("daaaarn it", "darn"),  # repeated letters
+        ("daaaarn it", "darn"),  # runs of one letter
+        ("Gerrrtruuude", "gertrude"),
         ("d.a.r.n", "darn"),  # separators between letters
         ("d a r n", "darn"),
         ("d-a-r-n", "darn"),
         ("d*a*r*n", "darn"),
+        ("d_a_r_n", "darn"),
+        ("d....a....r....n", "darn"),
+        ("d . a . r . n", "darn"),
+        ("ger-trude", "gertrude"),
         ("d\u200ba\u200br\u200bn", "darn"),  # zero-width characters inside
+        ("ger\u00adtrude", "gertrude"),  # soft hyphen
+        ("ger\u2060trude", "gertrude"),  # word joiner
         ("dаrn", "darn"),  # Cyrillic а (U+0430) homoglyph
         ("ԁаrn", "darn"),  # Cyrillic ԁ and а
+        ("ցеrtrսԁе", "gertrude"),  # Armenian ց, ս with Cyrillic е, ԁ
+        ("ᏀᎬᎡᎢᎡᏌᎠᎬ", "gertrude"),  # Cherokee capitals
+        ("ɢᴇʀᴛʀᴜᴅᴇ", "gertrude"),  # small caps
         ("ｄａｒｎ", "darn"),  # fullwidth letters
         ("𝐝𝐚𝐫𝐧", "darn"),  # mathematical bold
+        ("ⓓⓐⓡⓝ", "darn"),  # circled letters
         ("d4rn", "darn"),  # leet
+        ("G3RTRUD3", "gertrude"),
         ("dàrn", "darn"),  # accent
         ("da\u0301rn", "darn"),  # combining mark
         ("h3ck yes", "heck"),
         ("such a bad word here", "bad word"),
         ("such a bad  -  word", "bad word"),
         ("B@D W0RD", "bad word"),
+        ("badword", "bad word"),  # fused phrase
         ("你是傻瓜吗", "傻瓜"),  # CJK: no spaces, matched inside the sentence
-        ("darned socks", None),  # whole words only
-        ("undarn", None),
-        ("checkpoint", None),  # "heck" inside a word
-        ("bad words", None),  # the phrase is "bad word", whole-word
+        ("GertrudeGertrude", "gertrude"),  # fused words
+        ("TheGertrude", "gertrude"),
+        ("Gertrudes", "gertrude"),  # plurals
+        ("Gertrude's", "gertrude"),
+        ("parties", "party"),  # plural of a word in -y
+        ("darned socks", "darn"),  # inside a word: matched, a false positive costs a candidate
+        ("checkpoint", "heck"),
+        ("glass", "ass"),
+        # False-positive probes: ordinary words that share letters across a word boundary.
+        ("gas sale", None),  # "as s": spaces between only some letters are word breaks
+        ("a bad are", None),  # "d are" for "dare"-like spans
+        ("he saw the part y", None),  # "part y" is two words, not "party" spaced out
+        ("ger trude", None),  # one space inside: two words (documented limit)
         ("a good word", None),
         ("傻子", None),
         ("", None),
@@ -125,6 +149,76 @@ def test_blocked_words_rule(text: str, blocked: str | None) -> None:
         assert reason is None
     else:
         assert reason == f"blocked word: {blocked!r}"
+
+
+@pytest.mark.parametrize(
+    ("text", "reply_to", "ok"),
+    [
+        ("@gertrude_fan thanks, see you", "gertrude_fan", True),  # the handle being answered
+        ("@Gertrude_Fan thanks", "gertrude_fan", True),  # handles are case-insensitive
+        ("@gertrude_fan thanks", None, False),  # not a reply to that account
+        ("@gertrude_fan thanks", "someone_else", False),
+        ("@gertrude_fan hi gertrude", "gertrude_fan", False),  # only the handle is exempt
+        ("hi @gertrude_fan", "gertrude_fan", False),  # only the leading one
+        ("@gertrude_fan @gertrude_fan hi", "gertrude_fan", False),
+        ("@gertrude_fans hi", "gertrude_fan", False),  # another handle
+    ],
+)
+def test_the_handle_being_answered_never_trips_the_blocklist(
+    text: str, reply_to: str | None, ok: bool
+) -> None:
+    rule = BlockedWordsRule(["gertrude"])
+    assert (_check(rule, text, CheckContext(reply_to_username=reply_to)) is None) is ok
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("plain text", True),
+        ("family 👨‍👩‍👧‍👦 heart ❤️ fire ❤️‍🔥 flag 🏴󠁧󠁢󠁳󠁣󠁴󠁿 keycap 1️⃣", True),  # joiners inside emoji
+        ("مرحبا hello", True),  # right-to-left script without control characters
+        ("abc\u202edef", False),  # RIGHT-TO-LEFT OVERRIDE
+        ("abc\u202adef\u202c", False),  # embedding
+        ("\u2066isolated\u2069", False),  # isolates
+        ("a\u200fb", False),  # RIGHT-TO-LEFT MARK
+        ("zero\u200bwidth", False),
+        ("soft\u00adhyphen", False),
+        ("joined\u200dwords", False),  # a ZWJ outside an emoji
+        ("bom\ufeff", False),
+        ("filler\u3164", False),  # Hangul filler
+        ("text\ufe0f", False),  # variation selector after a letter
+    ],
+)
+def test_invisible_rule(text: str, ok: bool) -> None:
+    reason = _check(InvisibleRule(), text)
+    assert (reason is None) is ok
+    if not ok:
+        assert reason is not None and reason.startswith("invisible or direction-changing")
+
+
+@pytest.mark.parametrize(
+    ("text", "blocked"),
+    [
+        ("l1ttle", "little"),  # a lookalike shared by l and i is left for the next letter
+        ("1i77l3", "little"),
+        ("l i t t l e", "little"),  # a doubled letter spaced out too
+        ("glass", "ass"),
+        ("a s s", "ass"),
+        ("as", None),  # a doubled letter must stay doubled
+        ("as s s s s", None),  # mixed gaps: words, not a spelling
+        # Long runs that a backtracking pattern would take minutes on: judged, no match.
+        ("d" + "@" * 5000 + "x", None),
+        ("l" + "|" * 3000 + "t" + "+" * 3000 + "x", None),
+        ("a@" * 3000, None),
+    ],
+)
+def test_blocked_pattern_runs_and_long_inputs(text: str, blocked: str | None) -> None:
+    reason = _check(BlockedWordsRule(["little", "ass", "darn"]), text)
+    assert reason == (None if blocked is None else f"blocked word: {blocked!r}")
+
+
+def test_blocklist_fold() -> None:
+    assert blocklist_fold("ɢᴇʀᴛʀᴜᴅᴇ Ｇｅｒｔ ger\u200btrude") == "gertrude gert gertrude"
 
 
 def test_blocked_words_come_from_the_config_list_and_file(tmp_path: Path) -> None:
@@ -149,9 +243,11 @@ def test_blocked_words_come_from_the_config_list_and_file(tmp_path: Path) -> Non
         ("version 1.2 is out", True),
         ("Mr. Smith went home.", True),
         ("see https://example.com", False),
-        ("see http://x.y/z", False),
+        ("see http://x.y/z", True),  # X links no ".y" (no such TLD): not a link to X either
         ("see example.com/x", False),  # no scheme
-        ("go to www.example", False),
+        ("go to www.example", True),  # no TLD: X does not link it
+        ("gulls.rocks", False),  # a bare domain with a newer TLD is a link
+        ("my site.ninja!", False),
         ("bit.ly/abc", False),
         ("EXAMPLE.COM", False),
         ("example．com", False),  # fullwidth dot folds to "."
@@ -294,6 +390,7 @@ def test_check_returns_one_verdict_per_rule_in_order() -> None:
     verdicts = filters.check("darn, see example.com @bob")
     assert [v.rule for v in verdicts] == [
         "content",
+        "invisible",
         "length",
         "blocked_words",
         "urls",
@@ -315,3 +412,27 @@ def test_config_switches_allow_urls_and_mentions() -> None:
 def test_fold_and_tokens() -> None:
     assert fold("ＨＥＬＬＯ\u200b Wörld") == "hello world"
     assert tokens("Hi, 你好!") == ["hi", "你", "好"]
+
+
+@pytest.mark.parametrize(
+    ("network", "fits", "too_long"),
+    [
+        ("x", "a" * 280, "a" * 281),
+        ("x", "👨‍👩‍👧‍👦" * 140, "👨‍👩‍👧‍👦" * 141),  # each family weighs 2 on X
+        ("bluesky", "你" * 300, "你" * 301),  # 300 graphemes, CJK counts 1
+        ("bluesky", "👨‍👩‍👧‍👦" * 300, "a" * 301),
+        ("mastodon", "a" * 500, "a" * 501),
+        ("mastodon", "a" * 476 + " https://example.com/" + "x" * 100, "a" * 478 + " a.co"),
+    ],
+)
+def test_length_rule_per_network(network: str, fits: str, too_long: str) -> None:
+    rule = LengthRule(network=network)
+    assert _check(rule, fits) is None
+    reason = _check(rule, too_long)
+    assert reason is not None and reason.startswith(f"too long for {network}")
+
+
+@pytest.mark.parametrize("char", ["\ufffe", "\uffff", "\ufdd0", "\U0010ffff"])
+def test_length_rule_refuses_what_x_refuses(char: str) -> None:
+    assert _check(LengthRule(), f"fine {char}") == f"X refuses the character U+{ord(char):04X}"
+    assert _check(LengthRule(network="bluesky"), f"fine {char}") is None

@@ -1,67 +1,77 @@
 """Import of the official X archive: a .zip, its extracted folder, or a single tweets.js.
 
-The archive keeps tweets in `data/tweets.js` as JavaScript, `window.YTD.tweets.part0 = [...]`
-(older exports: `data/tweet.js` and `window.YTD.tweet.part0`; large ones add `tweets-part1.js`
-and so on), and the account's username in `data/account.js`. Nothing is ever extracted to disk:
-the members needed are read into memory under size limits, so a hostile zip can neither write
-outside a folder (zip slip) nor fill memory (zip bomb). The rows are inserted in one transaction,
-so a bad file anywhere means nothing is imported.
+Archives since 2019 keep tweets in `data/tweets.js` as `window.YTD.tweets.part0 = [...]` (older
+exports: `data/tweet.js`; large ones add `tweets-part1.js` and so on), the username in
+`data/account.js`, the full text of long posts in `data/note-tweet.js` and tweets their owner
+deleted in `data/deleted-tweets.js` (never imported). Exports before 2019 ("Grailbird") keep one
+`data/js/tweets/YYYY_MM.js` per month and the username in `data/js/user_details.js`.
+
+The tweets are streamed: `archive_rows` yields one validated row at a time and raises a clean
+`ArchiveError` at the first bad entry, so the store's single `insert_tweets` call (one
+transaction) stores all of an archive or none of it, and memory does not grow with the file.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import zipfile
-import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from bot.config import Config
+from bot.corpus.archive_files import (
+    DEFAULT_LIMITS,
+    ArchiveError,
+    ArchiveFiles,
+    ArchiveLimits,
+    open_archive,
+)
+from bot.corpus.jsstream import DataFileError, DataStream, StreamLimits
+from bot.corpus.notes import NoteIndex, NoteTweet, note_from_entry
 from bot.corpus.rows import tweet_row
 from bot.corpus.training import apply_rules
-from bot.errors import UsageError
 from bot.logging import get_logger
 from bot.platform.base import Tweet, TweetKind
 from bot.store import Store
 
+__all__ = [
+    "DEFAULT_LIMITS",
+    "ArchiveError",
+    "ArchiveLimits",
+    "ImportSummary",
+    "archive_rows",
+    "archive_tweet",
+    "import_archive",
+    "parse_created_at",
+]
+
 log = get_logger(__name__)
 
-# tweets.js, tweet.js, tweets-part1.js, tweet-part2.js (but not deleted-tweets.js and kin).
-_TWEETS_FILE = re.compile(r"^tweets?(?:-part(\d+))?\.js$")
-_ACCOUNT_FILE = "account.js"
-_PREFIX = re.compile(r"\A\s*window\.YTD\.([A-Za-z_]+)\.part(\d+)\s*=\s*")
-_USERNAME = re.compile(r"[A-Za-z0-9_]{1,15}")
+_USERNAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _MONTHS = {
     name: number
     for number, name in enumerate(
         ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
     )
 }
-_MIB = 1 << 20
-
-
-class ArchiveError(UsageError):
-    """The file given to `import` is not a readable X archive (exit 2; nothing imported)."""
-
-
-@dataclass(frozen=True)
-class ArchiveLimits:
-    """Size limits for what an import reads into memory."""
-
-    # The largest single data file; a 100,000-tweet tweets.js is about 150 MiB.
-    max_file_bytes: int = 1024 * _MIB
-    # All data files together.
-    max_total_bytes: int = 2048 * _MIB
-    # Compressed JSON shrinks about 10x; a member that claims far more is a zip bomb.
-    max_ratio: float = 100.0
-    # Members this small may compress as well as they like; they cannot hurt.
-    ratio_exempt_bytes: int = _MIB
-
-
-DEFAULT_LIMITS = ArchiveLimits()
+# The JavaScript names of the files that hold tweets (YTD) or a month of them (Grailbird).
+_TWEET_VARIABLES = ("tweet", "tweets")
+# Archive files that look like tweets but must not be imported as such, and why.
+_NOT_TWEETS = {
+    "deleted_tweets": (
+        "deleted-tweets.js, the tweets their owner deleted; they are never imported "
+        "(give the archive's .zip, its folder or its tweets.js)"
+    ),
+    "note_tweet": (
+        "note-tweet.js, only the full text of long posts; give the whole archive (.zip or "
+        "folder) so each long post joins its tweet"
+    ),
+    "tweet_headers": (
+        "tweet-headers.js, ids and dates without any text; give the archive's .zip, its "
+        "folder or its tweets.js"
+    ),
+}
 
 
 @dataclass
@@ -73,6 +83,8 @@ class ImportSummary:
     files: list[str] = field(default_factory=list)
     found: int = 0
     new: int = 0
+    long_posts: int = 0
+    deleted_skipped: int = 0
 
     def line(self) -> str:
         """The one summary line the CLI prints."""
@@ -82,225 +94,32 @@ class ImportSummary:
         )
 
 
-@dataclass(frozen=True)
-class _DataFile:
-    name: str  # how errors name it: the path, or "archive.zip:data/tweets.js"
-    data: bytes
-
-
-# ---- reading the files -------------------------------------------------------------------
-
-
-def _part_number(name: str) -> int:
-    match = _TWEETS_FILE.match(name)
-    return int(match.group(1) or 0) if match else 0
-
-
-def _pick(names: list[str]) -> tuple[list[str], str | None]:
-    """The tweet files (in part order) and the account file among archive member paths."""
-    tweets = [n for n in names if _TWEETS_FILE.match(PurePosixPath(n).name)]
-    accounts = [n for n in names if PurePosixPath(n).name == _ACCOUNT_FILE]
-    # Prefer files under data/: other folders of an archive are never where tweets live.
-    in_data = [n for n in tweets if PurePosixPath(n).parent.name == "data"]
-    tweets = sorted(in_data or tweets, key=lambda n: (_part_number(PurePosixPath(n).name), n))
-    return tweets, (accounts[0] if accounts else None)
-
-
-def _read_zip(path: Path, limits: ArchiveLimits) -> tuple[list[_DataFile], _DataFile | None]:
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ArchiveError(f"{path}: not a readable zip file ({exc})") from None
-    with archive:
-        infos = {info.filename: info for info in archive.infolist() if not info.is_dir()}
-        tweet_names, account_name = _pick(list(infos))
-        if not tweet_names:
-            raise ArchiveError(
-                f"{path}: no data/tweets.js in this zip; is it an X archive "
-                "(Settings > Your account > Download an archive of your data)?"
-            )
-        wanted = [infos[n] for n in tweet_names]
-        if account_name:
-            wanted.append(infos[account_name])
-        _check_declared_sizes(path, wanted, limits)
-        total = 0
-        files = []
-        for info in wanted:
-            data = _read_member(path, archive, info, limits)
-            total += len(data)
-            if total > limits.max_total_bytes:
-                raise ArchiveError(
-                    f"{path}: data files exceed {_size(limits.max_total_bytes)} in total; "
-                    "refusing to read more"
-                )
-            files.append(_DataFile(f"{path}:{info.filename}", data))
-    account = files.pop() if account_name else None
-    return files, account
-
-
-def _check_declared_sizes(path: Path, infos: list[zipfile.ZipInfo], limits: ArchiveLimits) -> None:
-    """Refuse before reading anything when the zip's own directory already says too much."""
-    for info in infos:
-        where = f"{path}:{info.filename}"
-        if info.file_size > limits.max_file_bytes:
-            raise ArchiveError(
-                f"{where}: {_size(info.file_size)} uncompressed, over the "
-                f"{_size(limits.max_file_bytes)} limit for one file"
-            )
-        ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > limits.ratio_exempt_bytes and ratio > limits.max_ratio:
-            raise ArchiveError(
-                f"{where}: compressed {ratio:.0f}:1, more than any real archive "
-                f"(limit {limits.max_ratio:.0f}:1); refusing a possible zip bomb"
-            )
-    declared = sum(info.file_size for info in infos)
-    if declared > limits.max_total_bytes:
-        raise ArchiveError(
-            f"{path}: data files are {_size(declared)} uncompressed, over the "
-            f"{_size(limits.max_total_bytes)} limit"
-        )
-
-
-def _read_member(
-    path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ArchiveLimits
-) -> bytes:
-    """Read one member in chunks, stopping as soon as it outgrows what it declared or the limit."""
-    where = f"{path}:{info.filename}"
-    # The directory's sizes can lie; what is actually inflated is what counts.
-    allowed = min(limits.max_file_bytes, max(info.file_size, 0))
-    chunks = []
-    size = 0
-    try:
-        with archive.open(info) as member:
-            while chunk := member.read(_MIB):
-                size += len(chunk)
-                if size > allowed:
-                    raise ArchiveError(
-                        f"{where}: inflates past its declared size ({_size(info.file_size)}) "
-                        "or the size limit; refusing a possible zip bomb"
-                    )
-                chunks.append(chunk)
-    except ArchiveError:
-        raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-        raise ArchiveError(f"{where}: corrupt or truncated zip member ({exc})") from None
-    except (RuntimeError, NotImplementedError) as exc:  # encrypted, unknown compression
-        raise ArchiveError(f"{where}: cannot read this zip member ({exc})") from None
-    return b"".join(chunks)
-
-
-def _read_plain(path: Path, limits: ArchiveLimits) -> _DataFile:
-    try:
-        size = path.stat().st_size
-        if size > limits.max_file_bytes:
-            raise ArchiveError(
-                f"{path}: {_size(size)}, over the {_size(limits.max_file_bytes)} limit for one file"
-            )
-        return _DataFile(str(path), path.read_bytes())
-    except OSError as exc:
-        raise ArchiveError(f"{path}: cannot read ({exc.strerror})") from None
-
-
-def _read_folder(path: Path, limits: ArchiveLimits) -> tuple[list[_DataFile], _DataFile | None]:
-    names = [
-        str(p.relative_to(path).as_posix())
-        for folder in (path, path / "data")
-        if folder.is_dir()
-        for p in folder.iterdir()
-        if p.is_file()
-    ]
-    tweet_names, account_name = _pick(names)
-    if not tweet_names:
-        raise ArchiveError(
-            f"{path}: no tweets.js here or in {path / 'data'}; is this an extracted X archive?"
-        )
-    # Sizes first, so a folder of huge files is refused before any is read.
-    declared = sum((path / name).stat().st_size for name in tweet_names)
-    if declared > limits.max_total_bytes:
-        raise ArchiveError(
-            f"{path}: data files are {_size(declared)}, over the "
-            f"{_size(limits.max_total_bytes)} limit"
-        )
-    files = [_read_plain(path / name, limits) for name in tweet_names]
-    account = _read_plain(path / account_name, limits) if account_name else None
-    return files, account
-
-
-def _size(count: int) -> str:
-    return f"{count / _MIB:.1f} MiB" if count >= _MIB else f"{count} bytes"
-
-
-# ---- parsing -----------------------------------------------------------------------------
-
-
-def parse_ytd(file: _DataFile) -> list[Any]:
-    """The JSON list inside a `window.YTD.<name>.partN = [...]` file (or a bare JSON list)."""
-    try:
-        text = file.data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ArchiveError(
-            f"{file.name}: not UTF-8 text (bad byte at offset {exc.start})"
-        ) from None
-    match = _PREFIX.match(text)
-    start = match.end() if match else len(text) - len(text.lstrip())
-    if not match and not text[start:].startswith("["):
-        raise ArchiveError(
-            f"{file.name}: not an X archive data file (it should start with "
-            "'window.YTD.tweets.part0 = [')"
-        )
-    body = text[start:].rstrip().removesuffix(";")
-    try:
-        items = json.loads(body)
-    except json.JSONDecodeError as exc:
-        if _ends_open(body):
-            last_line = text.count("\n") + 1
-            raise ArchiveError(
-                f"{file.name}: truncated: the data ends at line {last_line} "
-                "before the list is closed (an interrupted download or copy?)"
-            ) from None
-        offset = start + exc.pos
-        line = text.count("\n", 0, offset) + 1
-        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
-        raise ArchiveError(
-            f"{file.name}: malformed at line {line}, column {column} (offset {offset}): {exc.msg}"
-        ) from None
-    if not isinstance(items, list):
-        raise ArchiveError(f"{file.name}: expected a list of entries, got {type(items).__name__}")
-    return items
-
-
-def _ends_open(body: str) -> bool:
-    """Whether JSON text stops inside a string or an unclosed list/object: a cut-off file."""
-    depth = 0
-    in_string = escaped = False
-    for char in body:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-        elif char in "]}":
-            depth -= 1
-    return in_string or depth > 0
+# ---- one tweet ---------------------------------------------------------------------------
 
 
 def parse_created_at(value: str) -> datetime:
-    """Archive time stamps such as "Wed Oct 10 20:19:24 +0000 2018" (locale-independent)."""
+    """Archive time stamps: "Wed Oct 10 20:19:24 +0000 2018", or Grailbird's
+    "2013-03-01 12:34:56 +0000" (both locale-independent)."""
     parts = value.split()
-    if len(parts) != 6 or parts[1] not in _MONTHS:
-        raise ValueError(f"unrecognized time {value!r}")
-    _weekday, month, day, clock, offset, year = parts
-    hour, minute, second = (int(p) for p in clock.split(":"))
-    moment = datetime(int(year), _MONTHS[month], int(day), hour, minute, second, tzinfo=UTC)
+    try:
+        if len(parts) == 3 and parts[0][:4].isdigit():
+            moment = datetime.strptime(f"{parts[0]} {parts[1]}", "%Y-%m-%d %H:%M:%S")
+            return _shifted(moment.replace(tzinfo=UTC), parts[2])
+        if len(parts) != 6 or parts[1] not in _MONTHS:
+            raise ValueError
+        _weekday, month, day, clock, offset, year = parts
+        hour, minute, second = (int(p) for p in clock.split(":"))
+        moment = datetime(int(year), _MONTHS[month], int(day), hour, minute, second, tzinfo=UTC)
+        return _shifted(moment, offset)
+    except ValueError:
+        raise ValueError(f"unrecognized time {value!r}") from None
+
+
+def _shifted(moment: datetime, offset: str) -> datetime:
+    if len(offset) != 5 or offset[0] not in "+-" or not offset[1:].isdigit():
+        raise ValueError
     sign = -1 if offset.startswith("-") else 1
-    shift = sign * (int(offset[1:3]) * 3600 + int(offset[3:5]) * 60)
-    return moment - timedelta(seconds=shift)
+    return moment - timedelta(seconds=sign * (int(offset[1:3]) * 3600 + int(offset[3:5]) * 60))
 
 
 def _text_id(value: Any) -> str | None:
@@ -309,14 +128,27 @@ def _text_id(value: Any) -> str | None:
     return str(value)
 
 
-def archive_tweet(entry: Any, username: str, author_id: str | None) -> Tweet:
-    """One archive entry (`{"tweet": {...}}`, or the bare tweet of old exports) as a Tweet."""
+def _tweet_id(value: Any) -> str:
+    """A tweet id as ASCII digits ("²³¹" passes str.isdigit() but is no id)."""
+    text = _text_id(value)
+    if text is None:
+        raise ValueError("no numeric id_str")
+    if not (text.isascii() and text.isdigit()) or len(text) > 20:
+        raise ValueError(f"id {text!r} is not a tweet id (ASCII digits)")
+    return text
+
+
+def archive_tweet(
+    entry: Any, username: str, author_id: str | None, notes: NoteIndex | None = None
+) -> Tweet:
+    """One archive entry (`{"tweet": {...}}`, or the bare tweet of old exports) as a Tweet.
+
+    A long post's cut text is replaced by its full text from `notes`, when it has one there.
+    """
     tweet = entry.get("tweet", entry) if isinstance(entry, dict) else None
     if not isinstance(tweet, dict):
         raise ValueError("an entry is not a tweet object")
-    tweet_id = _text_id(tweet.get("id_str") or tweet.get("id"))
-    if tweet_id is None or not tweet_id.isdigit():
-        raise ValueError("no numeric id_str")
+    tweet_id = _tweet_id(tweet.get("id_str") or tweet.get("id"))
     text = tweet.get("full_text", tweet.get("text"))
     if not isinstance(text, str):
         raise ValueError(f"tweet {tweet_id} has no full_text")
@@ -349,6 +181,9 @@ def archive_tweet(entry: Any, username: str, author_id: str | None) -> Tweet:
         for u in (entities or {}).get("urls") or []
         if isinstance(u, dict) and u.get("url") and u.get("expanded_url")
     )
+    note = notes.note_for(tweet_id, text) if notes is not None and kind != "retweet" else None
+    if note is not None:
+        text, urls = _full_text(text, note), note.urls
     return Tweet(
         id=tweet_id,
         author_id=author_id or "",
@@ -365,35 +200,79 @@ def archive_tweet(entry: Any, username: str, author_id: str | None) -> Tweet:
     )
 
 
-def _account(file: _DataFile | None) -> tuple[str | None, str | None]:
-    """(username, account id) from account.js, or (None, None)."""
-    if file is None:
+def _full_text(cut: str, note: NoteTweet) -> str:
+    """The note's text, after the @handles a reply opens with (notes leave those out)."""
+    handles = []
+    for word in cut.split():
+        if not word.startswith("@"):
+            break
+        handles.append(word)
+    lead = " ".join(h for h in handles if h not in note.text.split()[: len(handles)])
+    return f"{lead} {note.text}" if lead else note.text
+
+
+# ---- the files ---------------------------------------------------------------------------
+
+
+def _stream(files: ArchiveFiles, file: Any, name: str) -> DataStream:
+    return DataStream(file, files.label(name), StreamLimits(files.limits.max_entry_bytes))
+
+
+def _refuse_lone_non_tweets(files: ArchiveFiles, variable: str) -> None:
+    """A file given alone must hold tweets; the archive's other files get a named refusal."""
+    label = files.label(files.layout.tweets[0])
+    by_name = Path(label).name.replace("-", "_").removesuffix(".js")
+    for key, what in _NOT_TWEETS.items():
+        if by_name.startswith(key) or variable == key:
+            raise ArchiveError(f"{label}: this is {what}")
+    if variable and variable not in _TWEET_VARIABLES and not variable.startswith("tweets_"):
+        raise ArchiveError(
+            f"{label}: this is X's {variable!r} data, not tweets; give the archive's .zip, "
+            "its folder or its tweets.js"
+        )
+
+
+def _account(files: ArchiveFiles) -> tuple[str | None, str | None]:
+    """(username, account id) from account.js or Grailbird's user_details.js, or (None, None)."""
+    name = files.layout.account
+    if name is None:
         return None, None
-    items = parse_ytd(file)
-    for item in items:
-        account = item.get("account") if isinstance(item, dict) else None
-        if isinstance(account, dict) and account.get("username"):
-            return str(account["username"]), _text_id(account.get("accountId"))
-    raise ArchiveError(f"{file.name}: no account username in it")
+    with files.open(name) as file:
+        stream = _stream(files, file, name)
+        if files.layout.style == "grailbird":
+            details = stream.value()
+            if isinstance(details, dict) and details.get("screen_name"):
+                return str(details["screen_name"]), _text_id(details.get("id"))
+        else:
+            for item in stream.entries():
+                account = item.get("account") if isinstance(item, dict) else None
+                if isinstance(account, dict) and account.get("username"):
+                    return str(account["username"]), _text_id(account.get("accountId"))
+    raise ArchiveError(f"{files.label(name)}: no account username in it")
 
 
-# ---- the import --------------------------------------------------------------------------
+def _notes(files: ArchiveFiles) -> NoteIndex:
+    notes = []
+    for name in files.layout.notes:
+        with files.open(name) as file:
+            for number, entry in enumerate(_stream(files, file, name).entries(), start=1):
+                try:
+                    notes.append(note_from_entry(entry))
+                except ValueError as exc:
+                    raise ArchiveError(f"{files.label(name)}: entry {number}: {exc}") from None
+    return NoteIndex(notes)
 
 
-def read_archive(
-    path: Path | str, *, limits: ArchiveLimits = DEFAULT_LIMITS
-) -> tuple[list[tuple[str, list[Any]]], tuple[str | None, str | None]]:
-    """Read and parse the tweet files of an archive: ([(file name, entries)], (user, id))."""
-    path = Path(path)
-    if not path.exists():
-        raise ArchiveError(f"{path}: no such file or folder")
-    if path.is_dir():
-        files, account_file = _read_folder(path, limits)
-    elif zipfile.is_zipfile(path) or path.suffix.lower() == ".zip":
-        files, account_file = _read_zip(path, limits)
-    else:
-        files, account_file = [_read_plain(path, limits)], None
-    return [(f.name, parse_ytd(f)) for f in files], _account(account_file)
+def _deleted_ids(files: ArchiveFiles) -> set[str]:
+    """Ids in deleted-tweets.js: never imported, even should tweets.js still hold them."""
+    ids: set[str] = set()
+    for name in files.layout.deleted:
+        with files.open(name) as file:
+            for entry in _stream(files, file, name).entries():
+                tweet = entry.get("tweet", entry) if isinstance(entry, dict) else None
+                if isinstance(tweet, dict) and tweet.get("id_str"):
+                    ids.add(str(tweet["id_str"]))
+    return ids
 
 
 def _resolve_username(
@@ -410,9 +289,50 @@ def _resolve_username(
             f"{path}: has no data/account.js naming the account; say whose tweets these are "
             "with --username NAME (or configure exactly one [source] usernames)"
         )
-    if not _USERNAME.fullmatch(name):
+    if not (1 <= len(name) <= 15 and set(name) <= _USERNAME_CHARS):
         raise ArchiveError(f"{name!r} is not an X username")
     return name
+
+
+def archive_rows(
+    files: ArchiveFiles, summary: ImportSummary, username: str | None, config: Config | None
+) -> Iterator[dict[str, Any]]:
+    """The archive's tweets as store rows, validated one by one, each id once.
+
+    Counts go into `summary` as the rows are yielded; the first bad entry raises ArchiveError,
+    so a consumer inside one transaction stores nothing of a bad archive.
+    """
+    layout = files.layout
+    if layout.style == "file":
+        # Read the variable name before anything else, to refuse the wrong file in one line.
+        with files.open(layout.tweets[0]) as probe:
+            _refuse_lone_non_tweets(files, _stream(files, probe, layout.tweets[0]).variable)
+    account_name, account_id = _account(files)
+    name = _resolve_username(files.path, username, account_name, config)
+    summary.username = name
+    # Another account's id would be wrong; without account.js we simply do not know it.
+    author_id = account_id if account_name and account_name.lower() == name.lower() else None
+    notes = _notes(files)
+    deleted = _deleted_ids(files)
+    seen: set[str] = set()
+    for file_name in layout.tweets:
+        label = files.label(file_name)
+        summary.files.append(label)
+        with files.open(file_name) as file:
+            for number, entry in enumerate(_stream(files, file, file_name).entries(), start=1):
+                try:
+                    tweet = archive_tweet(entry, name, author_id, notes)
+                except ValueError as exc:
+                    raise ArchiveError(f"{label}: entry {number}: {exc}") from None
+                if tweet.id in deleted:
+                    summary.deleted_skipped += 1
+                    continue
+                if tweet.id in seen:
+                    continue
+                seen.add(tweet.id)
+                summary.found += 1
+                summary.long_posts = notes.joined
+                yield tweet_row(tweet, origin="archive")
 
 
 def import_archive(
@@ -425,35 +345,40 @@ def import_archive(
 ) -> ImportSummary:
     """Import an X archive's tweets into the store: all of them in one transaction, or none.
 
-    The account is `username` when given, else the one in data/account.js, else the single
-    configured source. With `config`, the cleaning verdicts are recomputed afterwards.
+    The account is `username` when given, else the one in account.js (or Grailbird's
+    user_details.js), else the single configured source. With `config`, the cleaning verdicts
+    are recomputed afterwards.
     """
     path = Path(path)
     network_import = _network_importer(path)
     if network_import is not None:
         return network_import(store, path, username=username, config=config, limits=limits)
-    parsed, (account_name, account_id) = read_archive(path, limits=limits)
-    name = _resolve_username(path, username, account_name, config)
-    # Another account's id would be wrong; without account.js we simply do not know it.
-    author_id = account_id if account_name and account_name.lower() == name.lower() else None
-    rows: dict[str, dict[str, Any]] = {}
-    for file_name, entries in parsed:
-        for number, entry in enumerate(entries, start=1):
-            try:
-                tweet = archive_tweet(entry, name, author_id)
-            except ValueError as exc:
-                raise ArchiveError(f"{file_name}: entry {number}: {exc}") from None
-            rows.setdefault(tweet.id, tweet_row(tweet, origin="archive"))
-    summary = ImportSummary(path=path, username=name, files=[f for f, _ in parsed])
-    summary.found = len(rows)
-    # One insert_tweets call is one transaction: all rows or none.
-    summary.new = store.insert_tweets(rows.values())
+    summary = ImportSummary(path=path, username=username or "")
+    try:
+        with open_archive(path, limits) as files:
+            # The account is read before the first row, so a missing --username stores nothing.
+            rows = archive_rows(files, summary, username, config)
+            first = next(rows, None)
+            if first is not None:
+                summary.new = store.insert_tweets(_chain(first, rows))
+    except DataFileError as exc:
+        raise ArchiveError(str(exc)) from None
     if config is not None:
         apply_rules(store, config)
     log.info(
-        "imported archive", path=str(path), username=name, found=summary.found, new=summary.new
+        "imported archive",
+        path=str(path),
+        username=summary.username,
+        found=summary.found,
+        new=summary.new,
+        long_posts=summary.long_posts,
     )
     return summary
+
+
+def _chain(first: dict[str, Any], rest: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    yield first
+    yield from rest
 
 
 def _network_importer(path: Path) -> Any:

@@ -39,13 +39,8 @@ def network_row(tweet: Tweet, *, origin: str) -> dict[str, Any]:
 
 
 def insert_network_rows(store: Store, rows: Iterable[dict[str, Any]]) -> int:
-    """Insert rows; `network` is dropped where this store's tweets table has no such column.
-
-    The network is also in the source name ("bluesky:alice.bsky.social"), so nothing is lost.
-    """
-    # MERGE NOTE: the store rewrite adds tweets.network; then this filter keeps every key.
-    columns = set(store.db["tweets"].columns_dict)
-    return store.insert_tweets({k: v for k, v in row.items() if k in columns} for row in rows)
+    """Insert rows in one transaction; how many were new (rows are keyed by network and id)."""
+    return store.insert_tweets(rows)
 
 
 def fetch_network_source(

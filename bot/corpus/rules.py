@@ -1,13 +1,17 @@
 """huggingtweets-style cleaning rules: a pure verdict, with a reason, for every source tweet.
 
-The defaults follow huggingtweets: retweets go, "short" tweets (fewer than `min_words` words and
-no link, @ or #) go, URLs are stripped and HTML entities unescaped. On top of that whitespace is
-collapsed, exact duplicates are removed and replies can be dropped on request.
+The defaults follow huggingtweets' demo notebook exactly: retweets go; `http:`/`https:` URLs are
+stripped and `&amp; &lt; &gt;` unescaped; then a tweet is "short" (huggingtweets: "boring") when
+fewer than `min_words` of its words contain none of `http`, `@`, `#`, so "@bob hi there" and a
+lone link are short. One deliberate deviation: in scripts written without spaces (Japanese,
+Chinese, Korean, Thai) a word counts one per two such characters, where huggingtweets' split()
+sees a whole sentence as one word and drops nearly every such tweet (994 of 1,134 in the
+Japanese archive in ../shared/conformance). On top of that whitespace is collapsed, exact
+duplicates are removed and replies can be dropped on request.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -23,12 +27,13 @@ EMPTY = "empty"
 DUPLICATE = "duplicate"
 REASONS = (RETWEET, SHORT, REPLY, EMPTY, DUPLICATE)
 
-_URL = re.compile(r"https?://\S+", re.IGNORECASE)
+# huggingtweets strips `http:\S+` and `https:\S+` (case-sensitive, as there).
+_URL = re.compile(r"https?:\S+")
 _SPACE = re.compile(r"\s+")
 # Scripts written without spaces between words (Han, kana, Hangul, Thai): split() sees one word.
 _UNSPACED = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
-# huggingtweets' "boring" markers: a short tweet that carries one of these is kept.
-_SHORT_EXEMPT = ("http", "@", "#")
+# huggingtweets' "boring" markers: a word that holds one of these does not count as a word.
+_NOT_WORDS = ("http", "@", "#")
 
 
 @dataclass(frozen=True)
@@ -58,33 +63,49 @@ def is_retweet(text: str, kind: str | None = None) -> bool:
     return kind == "retweet" or text.lstrip().startswith("RT @")
 
 
-def normalize(text: str) -> str:
-    """Strip URLs, unescape HTML entities, collapse whitespace (no drop decisions)."""
+def unescape(text: str) -> str:
+    """huggingtweets' entity fix: `&amp; &lt; &gt;` only, as X escapes exactly those."""
+    return text.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
+
+
+def strip_urls(text: str) -> str:
+    """The text with huggingtweets' cleaning: entities unescaped, URLs stripped, one-spaced."""
     # Unescape first so an escaped "&lt;http..." cannot hide a URL, then strip URLs.
-    text = _URL.sub(" ", html.unescape(text))
-    text = _SPACE.sub(" ", text).strip()
+    return _SPACE.sub(" ", _URL.sub(" ", unescape(text))).strip()
+
+
+def normalize(text: str) -> str:
+    """Training text: huggingtweets' cleaning, then the old ". @name" dot dropped."""
+    text = strip_urls(text)
     # Old reply trick: ". @someone" made a reply public; the lone dot means nothing.
     if text.startswith(". ") or text == ".":
         text = text[1:].lstrip()
     return text
 
 
-def word_count(text: str) -> int:
-    """Words as split() sees them, but a run of Japanese or Chinese counts one word per two
-    characters: otherwise every tweet in those scripts would be "short"."""
-    count = 0
-    for token in text.split():
-        unspaced = len(_UNSPACED.findall(token))
-        count += max(1, unspaced // 2)
-    return count
+def _token_words(token: str, unspaced_scripts: bool) -> int:
+    if not unspaced_scripts:
+        return 1
+    return max(1, len(_UNSPACED.findall(token)) // 2)
 
 
-def is_short(text: str, min_words: int) -> bool:
-    """huggingtweets' rule: fewer than `min_words` words and no http, @ or #."""
-    text = html.unescape(text)
-    if any(marker in text for marker in _SHORT_EXEMPT):
-        return False
-    return word_count(text) < min_words
+def word_count(text: str, *, unspaced_scripts: bool = True) -> int:
+    """Words that contain none of `http`, `@`, `#` (huggingtweets' count), on cleaned text.
+
+    With `unspaced_scripts` (our deviation) a run of Japanese, Chinese, Korean or Thai counts
+    one word per two characters; without it the count is huggingtweets' exactly.
+    """
+    return sum(
+        _token_words(token, unspaced_scripts)
+        for token in text.split()
+        if not any(marker in token.lower() for marker in _NOT_WORDS)
+    )
+
+
+def is_short(text: str, min_words: int, *, unspaced_scripts: bool = True) -> bool:
+    """huggingtweets' "boring": fewer than `min_words` words without http, @ or # once the
+    URLs are stripped; takes the raw stored text."""
+    return word_count(strip_urls(text), unspaced_scripts=unspaced_scripts) < min_words
 
 
 def clean_tweet(row: Mapping[str, Any], rules: CleaningRules) -> Verdict:

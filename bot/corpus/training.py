@@ -17,27 +17,27 @@ def corpus_sources(store: Store, config: Config) -> list[str]:
     """The sources the bot learns from: the configured ones, else every account in the store."""
     if config.source.usernames:
         return list(config.source.usernames)
-    rows = store.query("SELECT DISTINCT username FROM tweets ORDER BY lower(username)")
-    return [row["username"] for row in rows]
+    return store.tweet_usernames()
 
 
 def source_verdicts(
     store: Store, username: str, rules: CleaningRules
 ) -> list[tuple[dict[str, Any], Verdict]]:
     """Each stored tweet of one source (oldest first) with its verdict under `rules`."""
-    rows = store.tweets(username)
+    rows = [row.to_dict() for row in store.tweets(username)]
     return list(zip(rows, clean_tweets(rows, rules), strict=True))
 
 
 def apply_rules(store: Store, config: Config) -> None:
     """Recompute and store the verdict (clean_text, kept, drop_reason) of every stored tweet."""
     rules = CleaningRules.from_config(config)
-    usernames = [r["username"] for r in store.query("SELECT DISTINCT username FROM tweets")]
+    usernames = store.tweet_usernames()
     updates = []
     for username in usernames:
         for row, verdict in source_verdicts(store, username, rules):
             updates.append(
                 {
+                    "network": row["network"],
                     "id": row["id"],
                     "clean_text": verdict.text if verdict.kept else None,
                     "kept": int(verdict.kept),
@@ -103,8 +103,8 @@ def source_texts(store: Store) -> list[str]:
     """
     seen: set[str] = set()
     texts = []
-    for row in store.query("SELECT text FROM tweets ORDER BY created_at, id"):
-        text = normalize(row["text"] or "")
+    for raw in store.tweet_texts():
+        text = normalize(raw or "")
         if text and text not in seen:
             seen.add(text)
             texts.append(text)

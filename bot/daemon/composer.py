@@ -9,6 +9,7 @@ sentence.
 
 from __future__ import annotations
 
+import html
 import math
 import random
 import re
@@ -21,7 +22,7 @@ from bot.filters import MENTION_PATTERN, Filters, Verdict, failed
 from bot.generation import Candidate
 from bot.logging import get_logger
 from bot.platform.base import Mention
-from bot.textlen import MAX_WEIGHTED_LENGTH, URL_PATTERN, trim_to_length, weighted_length
+from bot.textlen import MAX_WEIGHTED_LENGTH, strip_urls, trim_to_length, weighted_length
 
 log = get_logger(__name__)
 
@@ -87,9 +88,12 @@ class Draft:
 
 
 def reply_context(mention_text: str) -> str:
-    """The mention's text as the model sees it: without @handles and links, spaces collapsed."""
-    text = MENTION_PATTERN.sub(" ", mention_text)
-    text = URL_PATTERN.sub(" ", text)
+    """The mention's text as the model sees it: without @handles and links, spaces collapsed.
+
+    X sends text HTML-escaped ("&amp;", "&lt;"); the model was trained on unescaped text.
+    """
+    text = MENTION_PATTERN.sub(" ", html.unescape(mention_text))
+    text = strip_urls(text)
     return " ".join(text.split())
 
 

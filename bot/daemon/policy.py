@@ -2,6 +2,8 @@
 
 Everything here is a pure function of the config, the store and a moment in time, so the rules
 can be tested without a scheduler, a model or X. The daemon asks; this module only answers.
+Every count is a named store query over the outbox's live rows (`LIVE_POST_STATUSES`), of one
+network, and of the daemon's own kind (dry-run rows and live rows never count for each other).
 """
 
 from __future__ import annotations
@@ -12,11 +14,7 @@ from zoneinfo import ZoneInfo
 
 from bot.config import Config
 from bot.platform.base import Account, Mention
-from bot.store import Store, iso, parse_iso
-
-# Outbox statuses that mean "X has, or may have, this tweet": they count against every limit.
-LIVE_STATUSES = "('pending', 'posted', 'unknown')"
-
+from bot.store import MentionRow, Network, Store, iso, parse_iso
 
 # ---- quiet hours ---------------------------------------------------------------------------
 
@@ -77,15 +75,31 @@ class Budget:
         return None
 
 
-def budget(store: Store, config: Config, now: datetime) -> Budget:
-    """Count posts and replies against `[limits]` (UTC days and calendar months)."""
-    now = now.astimezone(UTC)
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    month_start = day_start.replace(day=1)
+def day_and_month_start(now: datetime, timezone: str) -> tuple[datetime, datetime]:
+    """Local midnight of `now`'s day and of its month's first day in `timezone`, as UTC."""
+    zone = ZoneInfo(timezone)
+    local = now.astimezone(zone)
+    # From the wall clock, so a DST change that day still starts it at 00:00 local time.
+    day = datetime.combine(local.date(), time(0), tzinfo=zone)
+    month = datetime.combine(local.date().replace(day=1), time(0), tzinfo=zone)
+    return day.astimezone(UTC), month.astimezone(UTC)
+
+
+def budget(
+    store: Store,
+    config: Config,
+    now: datetime,
+    *,
+    network: Network | str = Network.X,
+    dry_run: bool = False,
+) -> Budget:
+    """Count one network's posts and replies against `[limits]`; days and months begin at
+    midnight in `[schedule] timezone`. A dry run has its own budget, apart from the live one."""
+    day_start, month_start = day_and_month_start(now, config.schedule.timezone)
     return Budget(
-        today=store.count_posts_since(day_start),
+        today=store.count_posts_since(day_start, dry_run=dry_run, network=network),
         per_day=config.limits.posts_per_day,
-        this_month=store.count_posts_since(month_start),
+        this_month=store.count_posts_since(month_start, dry_run=dry_run, network=network),
         per_month=config.limits.posts_per_month,
     )
 
@@ -107,26 +121,29 @@ def mention_to_row(mention: Mention) -> dict[str, object]:
     }
 
 
-def row_to_mention(row: dict[str, object]) -> Mention:
+def row_to_mention(row: MentionRow) -> Mention:
     """A stored mentions row back as a `Mention`."""
     return Mention(
-        id=str(row["id"]),
-        author_id=str(row["author_id"]),
-        author_username=str(row["author_username"] or ""),
-        text=str(row["text"] or ""),
-        conversation_id=str(row["conversation_id"] or row["id"]),
-        created_at=parse_iso(str(row["created_at"])),
-        in_reply_to_user_id=_opt(row.get("in_reply_to_user_id")),
-        in_reply_to_tweet_id=_opt(row.get("in_reply_to_tweet_id")),
+        id=row.id,
+        author_id=str(row.author_id),
+        author_username=row.author_username or "",
+        text=row.text or "",
+        conversation_id=row.conversation_id or row.id,
+        created_at=parse_iso(str(row.created_at)),
+        in_reply_to_user_id=row.in_reply_to_user_id,
+        in_reply_to_tweet_id=row.in_reply_to_tweet_id,
     )
 
 
-def _opt(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
 def reason_to_ignore(
-    mention: Mention, me: Account, store: Store, config: Config, now: datetime
+    mention: Mention,
+    me: Account,
+    store: Store,
+    config: Config,
+    now: datetime,
+    *,
+    network: Network | str = Network.X,
+    dry_run: bool = False,
 ) -> str | None:
     """Why this mention must not be answered, or None when the bot may reply.
 
@@ -145,30 +162,33 @@ def reason_to_ignore(
     age = (now - mention.created_at).total_seconds()
     if age > rules.max_age:
         return f"older than max_age ({int(age)}s)"
-    hour_ago = iso(now - timedelta(hours=1))
-    recent = _count_replies(
-        store, "m.author_id = ? AND p.created_at >= ?", [mention.author_id, hour_ago]
+    recent = store.count_live_replies(
+        author_id=mention.author_id,
+        since=now - timedelta(hours=1),
+        network=network,
+        dry_run=dry_run,
     )
     if recent >= rules.max_per_user_per_hour:
         return f"max_per_user_per_hour reached ({recent} replies in the last hour)"
-    depth = _count_replies(store, "m.conversation_id = ?", [mention.conversation_id])
+    depth = store.count_live_replies(
+        conversation_id=mention.conversation_id, network=network, dry_run=dry_run
+    )
     if depth >= rules.max_thread_depth:
         return f"max_thread_depth reached ({depth} replies in this thread)"
-    if _looks_like_a_bot_loop(mention, me, store, config):
+    if _looks_like_a_bot_loop(mention, me, store, config, network=network, dry_run=dry_run):
         return "bot loop (replies faster than loop_min_interval, loop_replies times in a row)"
     return None
 
 
-def _count_replies(store: Store, where: str, params: list[object]) -> int:
-    rows = store.query(
-        "SELECT count(*) AS n FROM posts p JOIN mentions m ON p.mention_id = m.id "
-        f"WHERE p.kind = 'reply' AND p.status IN {LIVE_STATUSES} AND {where}",
-        params,
-    )
-    return int(rows[0]["n"])
-
-
-def _looks_like_a_bot_loop(mention: Mention, me: Account, store: Store, config: Config) -> bool:
+def _looks_like_a_bot_loop(
+    mention: Mention,
+    me: Account,
+    store: Store,
+    config: Config,
+    *,
+    network: Network | str,
+    dry_run: bool,
+) -> bool:
     """Another account answering our replies faster than a person could, several times running.
 
     Two bots replying to each other would otherwise talk until the budget is gone. The gap is
@@ -177,14 +197,11 @@ def _looks_like_a_bot_loop(mention: Mention, me: Account, store: Store, config: 
     rules = config.replies
     if mention.in_reply_to_user_id not in (me.id, None):
         return False
-    rows = store.query(
-        "SELECT m.created_at AS answered_at, p.posted_at AS posted_at FROM mentions m "
-        "JOIN posts p ON p.tweet_id = m.in_reply_to_tweet_id "
-        "WHERE m.author_id = ? AND p.status = 'posted' AND p.posted_at IS NOT NULL "
-        "ORDER BY m.created_at DESC, m.id DESC LIMIT ?",
-        [mention.author_id, rules.loop_replies],
+    gaps = store.answer_gaps(
+        mention.author_id, rules.loop_replies, network=network, dry_run=dry_run
     )
-    if len(rows) < rules.loop_replies:
+    if len(gaps) < rules.loop_replies:
         return False
-    gaps = [(parse_iso(r["answered_at"]) - parse_iso(r["posted_at"])).total_seconds() for r in rows]
-    return all(gap < rules.loop_min_interval for gap in gaps)
+    return all(
+        (answered - posted).total_seconds() < rules.loop_min_interval for posted, answered in gaps
+    )

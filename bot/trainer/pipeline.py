@@ -92,7 +92,7 @@ def run_training(
     except BaseException as exc:
         # Undo whatever part of this run reached disk or the registry, then say why it failed.
         if result is not None and result.is_main_process:
-            _undo(store, result, registered, before["version"] if before else None)
+            _undo(store, result, registered, before.version if before else None)
         message = str(exc) or type(exc).__name__
         store.finish_training_run(run_id, "failed", error=message[:500])
         raise
@@ -116,13 +116,11 @@ def run_training(
 
 def _undo(store: Store, result: TrainResult, registered: bool, previous: str | None) -> None:
     current = store.current_model()
-    if current and current["version"] == result.version:
+    if current and current.version == result.version:
         if previous is not None:
             store.set_current_model(previous)
         else:
-            with store.transaction() as db:
-                db.execute("UPDATE model_versions SET current = 0 WHERE version = ?",
-                           [result.version])  # fmt: skip
+            store.unset_current_model(result.version)
     if registered:
         store.delete_model_version(result.version)
     shutil.rmtree(result.path, ignore_errors=True)
