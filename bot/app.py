@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.config import Config, Secrets
 from bot.daemon.jobs import Daemon
+from bot.daemon.networks import NetworkDaemons
 from bot.errors import BotError, UsageError
 from bot.logging import get_logger
 from bot.platform import DryRunPlatform, Network, Platform, SimulatedMentions, TwitterPlatform
@@ -143,11 +144,13 @@ def build_daemon(
     *,
     dry_run: bool,
     simulated_mentions: Any = None,
-) -> Daemon:
-    """Wire the real parts: platform, the current model, filters, composer, trainer child.
+) -> Daemon | NetworkDaemons:
+    """Wire the real parts: platforms, the current model, filters, composers, trainer child.
 
-    Imports are local: loading torch and transformers is the slow part of starting, and the
-    jobs above must stay importable (and testable) without them.
+    One `Daemon` per `[bot] networks` entry (a `NetworkDaemons` around them when there are
+    several), sharing the generator and the trainer. Each platform's bot-label check runs
+    here, at start, and only warns. Imports are local: loading torch and transformers is the
+    slow part of starting, and the jobs above must stay importable (and testable) without them.
     """
     from bot.corpus import fetch_sources
     from bot.daemon.composer import Composer
@@ -161,30 +164,61 @@ def build_daemon(
             "no model version is current yet: train one first (`tweetbot train`), "
             "or promote one (`tweetbot models promote VERSION`)"
         )
-    platform = build_platform(
+    platforms = build_platforms(
         config, secrets, dry_run=dry_run, simulated_mentions=simulated_mentions
     )
+    for network, platform in platforms.items():
+        warn_without_bot_label(network, platform)
     log.info("loading the model", version=current.version, path=current.path)
     generator = Generator.load(current.path, config.model.device, settings=config.generation)
     rng = random.Random()
-
-    composer = Composer(generator, Filters.from_store(config, store, dry_run=dry_run), config, rng)
-
-    def refresh_filters() -> None:
-        # New source tweets must be off limits for verbatim copies from the next post on.
-        composer.filters = Filters.from_store(config, store, dry_run=dry_run)
-
     trainer = TrainerProcess(config.path) if config.path is not None else None
-    return Daemon(
-        config,
-        store,
-        platform,
-        composer,
-        generator,
-        trainer=trainer,
-        fetch=fetch_sources,
-        on_sources_changed=refresh_filters,
-        on_posted=lambda text: composer.filters.remember_post(text),
-        rng=rng,
-        dry_run=dry_run,
-    )
+    daemons = []
+    for position, (network, platform) in enumerate(platforms.items()):
+        composer = Composer(
+            generator,
+            Filters.from_store(config, store, network=network, dry_run=dry_run),
+            config,
+            rng,
+        )
+        daemons.append(
+            Daemon(
+                config,
+                store,
+                platform,
+                composer,
+                generator,
+                # Training, fetching and the registry follow are shared: the first runs them.
+                trainer=trainer if position == 0 else None,
+                fetch=fetch_sources,
+                on_sources_changed=_refresher(composer, config, store, network, dry_run),
+                on_posted=composer.filters.remember_post,
+                rng=rng,
+                dry_run=dry_run,
+                network=network,
+            )
+        )
+    if len(daemons) == 1:
+        return daemons[0]
+    return NetworkDaemons(daemons)
+
+
+def _refresher(composer: Any, config: Config, store: Store, network: str, dry_run: bool) -> Any:
+    """New source tweets must be off limits for verbatim copies from the next post on."""
+    from bot.filters import Filters
+
+    def refresh() -> None:
+        composer.filters = Filters.from_store(config, store, network=network, dry_run=dry_run)
+
+    return refresh
+
+
+def warn_without_bot_label(network: str, platform: Platform) -> None:
+    """Log the platform's bot-label warning, if any; a failed check only warns too."""
+    try:
+        warning = platform.bot_label_warning()
+    except BotError as exc:
+        log.warning("could not check the bot label", network=network, error=str(exc))
+        return
+    if warning:
+        log.warning(warning, network=network)

@@ -147,7 +147,19 @@ def status_report(store: Store, config: Config, limit: int = 10) -> dict[str, An
     beat = store.last_heartbeat()
     # What the daemon last ran as (`run --dry-run` overrides the file), else the file.
     dry_run = store.get_state("dry_run", str(config.bot.dry_run).lower()) == "true"
-    spent = budget(store, config, utcnow(), dry_run=dry_run)
+    now = utcnow()
+    networks = config.bot.networks
+    # `budget` is the first network's (the X-era key); `networks` has every network's own.
+    spent = budget(store, config, now, network=networks[0], dry_run=dry_run)
+    per_network = {}
+    for network in networks:
+        used = budget(store, config, now, network=network, dry_run=dry_run)
+        per_network[network] = {
+            "today": used.today,
+            "posts_per_day": used.per_day,
+            "this_month": used.this_month,
+            "posts_per_month": used.per_month,
+        }
     return {
         "bot": config.bot.name,
         "dry_run": dry_run,
@@ -160,6 +172,7 @@ def status_report(store: Store, config: Config, limit: int = 10) -> dict[str, An
             "this_month": spent.this_month,
             "posts_per_month": spent.per_month,
         },
+        "networks": per_network,
         "recent": [
             {
                 **{k: row.to_dict()[k] for k in _STATUS_FIELDS},
@@ -181,14 +194,15 @@ def status(app: AppContext, as_json: bool, limit: int) -> None:
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
         return
-    budget = report["budget"]
     click.echo(f"bot:        {report['bot']}{'  (dry run)' if report['dry_run'] else ''}")
     click.echo(f"model:      {report['model_version'] or '(none promoted yet)'}")
     click.echo(f"heartbeat:  {report['heartbeat'] or '(never)'}")
-    click.echo(
-        f"budget:     {budget['today']}/{budget['posts_per_day']} today, "
-        f"{budget['this_month']}/{budget['posts_per_month']} this month"
-    )
+    for network, budget in report["networks"].items():
+        label = "budget:" if len(report["networks"]) == 1 else f"{network}:"
+        click.echo(
+            f"{label:<12}{budget['today']}/{budget['posts_per_day']} today, "
+            f"{budget['this_month']}/{budget['posts_per_month']} this month"
+        )
     for job, when in sorted(report["next_runs"].items()):
         click.echo(f"next {job + ':':<11}{when}")
     click.echo("recent:")

@@ -40,6 +40,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.daemon.jobs import Daemon, JobResult
+from bot.daemon.networks import NetworkDaemons
 from bot.logging import get_logger
 from bot.platform.base import PlatformError, RateLimited
 from bot.store import iso, parse_iso, utcnow
@@ -62,7 +63,7 @@ class DaemonScheduler:
 
     def __init__(
         self,
-        daemon: Daemon,
+        daemon: Daemon | NetworkDaemons,
         *,
         clock: Callable[[], datetime] = utcnow,
         rate_limit_backoff: float | None = None,

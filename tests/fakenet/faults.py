@@ -3,7 +3,9 @@
 Kinds: `rate_limit` (429 with the network's reset header), `rate_limit_no_reset` (429 without),
 `server_error` (500 JSON), `unavailable_html` (503 HTML page), `html_200` (200 with an HTML
 page), `malformed_json` (200, JSON cut off), `hang` (no answer until the client gives up) and
-`drop` (the connection is closed without an answer).
+`drop` (the connection is closed without an answer), and `slow_then_ok` (the request is
+served normally, but only after `FakeServer.slow_seconds`: a client that dies meanwhile never
+learns that it worked).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ KINDS = frozenset(
         "malformed_json",
         "hang",
         "drop",
+        "slow_then_ok",
     }
 )
 

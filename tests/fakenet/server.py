@@ -56,6 +56,7 @@ class FakeServer:
         self.lock = threading.RLock()
         self.faults = FaultQueue()
         self.requests: list[Request] = []
+        self.slow_seconds = 3.0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -172,7 +173,9 @@ class FakeHandler(BaseHTTPRequestHandler):
         with self.fake.lock:
             self.fake.requests.append(request)
         fault = self.fake.faults.take(method, split.path)
-        if fault is not None:
+        if fault == "slow_then_ok":
+            self.fake.faults.release.wait(self.fake.slow_seconds)
+        elif fault is not None:
             self._serve_fault(fault)
             return
         self._send(self.fake.route(request))
