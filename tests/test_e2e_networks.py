@@ -113,21 +113,24 @@ def test_faults_on_posting_never_duplicate_and_the_bot_catches_up(
     tmp_path: Path, network: str, fake: FakePds | FakeMastodon, tiny_model_dir: Path
 ) -> None:
     config = network_home(tmp_path / "bot", network, fake, tiny_model_dir)
-    for kind in ("rate_limit_no_reset", "server_error", "hang", "drop", "html_200"):
+    kinds = ("rate_limit_no_reset", "server_error", "hang", "drop", "html_200")
+    for kind in kinds:
         fake.fail_next(kind, method="POST", path=POST_PATH[network])
-    mention = _mention(fake, "patient", "still there?")
     daemon = DaemonProcess(config, "run", env=network_env())
     try:
-        wait_for(lambda: len(_originals(fake)) >= 2, "posts after the faults", daemon, limit=240)
-        wait_for(lambda: mention in _replies(fake), "the reply", daemon, limit=240)
+        wait_for(lambda: len(_originals(fake)) >= 2, "posts after the faults", daemon)
         assert daemon.terminate() == 0
     finally:
         daemon.ensure_stopped()
     texts = [p["text"] for p in bot_posts(fake)]
     assert len(texts) == len(set(texts))
-    assert _replies(fake).count(mention) == 1
     rows = outbox(config)
-    assert len([r for r in rows if r.status == "posted"]) == len(bot_posts(fake))
+    posted = [r for r in rows if r.status == "posted"]
+    assert {r.remote_id for r in posted} == {p["id"] for p in bot_posts(fake)}
+    # A refusal (429) is `failed`; an unclear answer is `unknown` once reconciled, never resent.
+    settled = Counter(str(r.status) for r in rows if r.status != "posted")
+    assert settled["failed"] >= 1 and settled["unknown"] >= 1, settled
+    assert sum(settled.values()) >= len(kinds) - 1
 
 
 def test_dry_run_writes_nothing_and_warns_about_a_missing_bot_label(
