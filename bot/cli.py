@@ -216,7 +216,9 @@ def status(app: AppContext, as_json: bool, limit: int) -> None:
             and row["reason"]
         ):
             detail = f"[{row['reason']}] {detail}"
-        click.echo(f"  {when} {row['kind']:<5} {row['status']:<7} {detail[:100]}")
+        # With several networks each row says where it went.
+        where = f"{row['network']:<9}" if len(report["networks"]) > 1 else ""
+        click.echo(f"  {when} {where}{row['kind']:<5} {row['status']:<7} {detail[:100]}")
 
 
 # ---- corpus (issue 4): fetch, import, corpus ---------------------------------------------

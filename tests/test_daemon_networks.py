@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
+
+from bot.cli import main
 from bot.daemon.jobs import Daemon
 from bot.daemon.networks import NetworkDaemons
 from bot.platform.base import RateLimited
@@ -51,3 +55,27 @@ def test_a_reply_goes_out_on_the_network_of_its_mention(tmp_path: Path) -> None:
     assert platforms["x"].posted == []
     [row] = store.posts()
     assert (row.network, row.kind, row.mention_id) == ("bluesky", "reply", "7001")
+
+
+def test_status_shows_each_network(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    both, _platforms, store = _rig(tmp_path)
+    both.post_once()
+    store.close()
+    capsys.readouterr()  # the jobs' own log lines
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[bot]\nname = "unit"\ndry_run = false\nnetworks = ["x", "bluesky"]\n'
+        "[limits]\nposts_per_day = 2\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(config), "status", "--json"])
+    assert exited.value.code in (0, None)
+    report = json.loads(capsys.readouterr().out)
+    assert {n: b["today"] for n, b in report["networks"].items()} == {"x": 1, "bluesky": 1}
+    with pytest.raises(SystemExit):
+        main(["--config", str(config), "status"])
+    out = capsys.readouterr().out
+    assert "x:" in out and "bluesky:" in out and "1/2 today" in out
