@@ -157,7 +157,19 @@ def status_report(store: Store, config: Config, limit: int = 10) -> dict[str, An
     beat = store.last_heartbeat()
     # What the daemon last ran as (`run --dry-run` overrides the file), else the file.
     dry_run = store.get_state("dry_run", str(config.bot.dry_run).lower()) == "true"
-    spent = budget(store, config, utcnow(), dry_run=dry_run)
+    now = utcnow()
+    networks = config.bot.networks
+    # `budget` is the first network's (the X-era key); `networks` has every network's own.
+    spent = budget(store, config, now, network=networks[0], dry_run=dry_run)
+    per_network = {}
+    for network in networks:
+        used = budget(store, config, now, network=network, dry_run=dry_run)
+        per_network[network] = {
+            "today": used.today,
+            "posts_per_day": used.per_day,
+            "this_month": used.this_month,
+            "posts_per_month": used.per_month,
+        }
     from bot.scheduler import job_failures
 
     return {
@@ -176,6 +188,7 @@ def status_report(store: Store, config: Config, limit: int = 10) -> dict[str, An
             "this_month": spent.this_month,
             "posts_per_month": spent.per_month,
         },
+        "networks": per_network,
         "recent": [
             {
                 **{k: row.to_dict()[k] for k in _STATUS_FIELDS},
@@ -197,14 +210,15 @@ def status(app: AppContext, as_json: bool, limit: int) -> None:
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
         return
-    budget = report["budget"]
     click.echo(f"bot:        {report['bot']}{'  (dry run)' if report['dry_run'] else ''}")
     click.echo(f"model:      {report['model_version'] or '(none promoted yet)'}")
     click.echo(f"heartbeat:  {report['heartbeat'] or '(never)'}")
-    click.echo(
-        f"budget:     {budget['today']}/{budget['posts_per_day']} today, "
-        f"{budget['this_month']}/{budget['posts_per_month']} this month"
-    )
+    for network, budget in report["networks"].items():
+        label = "budget:" if len(report["networks"]) == 1 else f"{network}:"
+        click.echo(
+            f"{label:<12}{budget['today']}/{budget['posts_per_day']} today, "
+            f"{budget['this_month']}/{budget['posts_per_month']} this month"
+        )
     for job, when in sorted(report["next_runs"].items()):
         click.echo(f"next {job + ':':<11}{when}")
     for failing in report["failing_jobs"]:
@@ -223,7 +237,9 @@ def status(app: AppContext, as_json: bool, limit: int) -> None:
             and row["reason"]
         ):
             detail = f"[{row['reason']}] {detail}"
-        click.echo(f"  {when} {row['kind']:<5} {row['status']:<7} {detail[:100]}")
+        # With several networks each row says where it went.
+        where = f"{row['network']:<9}" if len(report["networks"]) > 1 else ""
+        click.echo(f"  {when} {where}{row['kind']:<5} {row['status']:<7} {detail[:100]}")
 
 
 # ---- corpus (issue 4): fetch, import, corpus ---------------------------------------------
@@ -232,17 +248,17 @@ def status(app: AppContext, as_json: bool, limit: int) -> None:
 @cli.command()
 @pass_app
 def fetch(app: AppContext) -> None:
-    """Fetch new tweets of every [source] account from X (incremental; safe to re-run)."""
+    """Fetch new posts of every [source] account (X, Bluesky, Mastodon; incremental; safe to
+    re-run)."""
+    from bot.app import build_fetch_platform
     from bot.corpus import fetch_sources
     from bot.platform.base import AuthError, PlatformError
-    from bot.platform.twitter import TwitterPlatform
 
     config = app.config
     config.require_sources()
     store = app.store()
     try:
-        # Fetching only reads: a read-only session cannot post, whatever dry_run says.
-        platform = TwitterPlatform(config, app.secrets, read_only=True)
+        platform = build_fetch_platform(config, app.secrets)
         summary = fetch_sources(store, platform, config, progress=sys.stderr.isatty())
     except AuthError as exc:
         raise UsageError(f"fetch: {exc}") from None

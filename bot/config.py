@@ -79,11 +79,26 @@ def check_bot_name(value: str) -> str:
     return value
 
 
+NETWORK_NAMES = ("x", "bluesky", "mastodon")
+
+
 class BotSection(_Section):
     name: str = "tweetbot"
     data_dir: str = "data"
     models_dir: str = "models"
     dry_run: bool = True
+    # Where the bot posts and answers mentions.
+    networks: list[str] = Field(default_factory=lambda: ["x"], min_length=1)
+
+    @field_validator("networks")
+    @classmethod
+    def _networks(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if name not in NETWORK_NAMES:
+                raise ValueError(f"{name!r} is not a network (use any of x, bluesky, mastodon)")
+        if len(set(names)) != len(names):
+            raise ValueError("names a network twice")
+        return names
 
     @field_validator("name")
     @classmethod
@@ -96,6 +111,34 @@ class TwitterSection(_Section):
     timeout: Duration = Field(10.0, gt=0)
 
 
+class BlueskySection(_Section):
+    # A PDS (or the entryway bsky.social); a local fake PDS in tests.
+    service_url: str = Field("https://bsky.social", pattern=r"^https?://[^\s/]+(/.*)?$")
+    handle: str = Field("", pattern=r"^$|^@?[A-Za-z0-9.-]+$")
+    timeout: Duration = Field(10.0, gt=0)
+
+
+class MastodonSection(_Section):
+    # The instance the bot's account lives on; empty until the bot posts on Mastodon.
+    api_base_url: str = Field("", pattern=r"^$|^https?://[^\s/]+(/.*)?$")
+    # Generative bots post unlisted by convention: they stay off the public timelines.
+    visibility: str = Field("unlisted", pattern=r"^(public|unlisted|private)$")
+    spoiler_text: str = ""
+    timeout: Duration = Field(10.0, gt=0)
+
+
+# A source: a bare X username, `bluesky:HANDLE` or `mastodon:USER@INSTANCE`.
+_X_SOURCE = re.compile(r"[A-Za-z0-9_]{1,15}")
+_BLUESKY_SOURCE = re.compile(r"bluesky:@?([A-Za-z0-9-]+\.)+[A-Za-z0-9-]+")
+_MASTODON_SOURCE = re.compile(r"mastodon:@?[A-Za-z0-9_]+@[A-Za-z0-9.-]+(:\d{1,5})?")
+
+
+def source_network(name: str) -> str:
+    """The network a `[source] usernames` entry names: "x", "bluesky" or "mastodon"."""
+    prefix, sep, _rest = name.partition(":")
+    return prefix if sep and prefix in ("bluesky", "mastodon") else "x"
+
+
 class SourceSection(_Section):
     usernames: list[str] = Field(default_factory=list)
     min_words: int = Field(3, ge=0)
@@ -106,9 +149,16 @@ class SourceSection(_Section):
     @field_validator("usernames")
     @classmethod
     def _usernames(cls, names: list[str]) -> list[str]:
-        cleaned = [n.lstrip("@") for n in names]
+        cleaned = [_clean_source(n) for n in names]
         for name in cleaned:
-            if not re.fullmatch(r"[A-Za-z0-9_]{1,15}", name):
+            network = source_network(name)
+            if network == "bluesky" and not _BLUESKY_SOURCE.fullmatch(name):
+                raise ValueError(f"{name!r} is not a Bluesky handle (bluesky:alice.bsky.social)")
+            if network == "mastodon" and not _MASTODON_SOURCE.fullmatch(name):
+                raise ValueError(
+                    f"{name!r} is not a Mastodon account (mastodon:alice@mastodon.social)"
+                )
+            if network == "x" and not _X_SOURCE.fullmatch(name):
                 raise ValueError(f"{name!r} is not an X username")
         return cleaned
 
@@ -118,7 +168,15 @@ class SourceSection(_Section):
         for name, weight in weights.items():
             if weight <= 0:
                 raise ValueError(f"weight of {name!r} must be > 0 (got {weight})")
-        return {name.lstrip("@"): w for name, w in weights.items()}
+        return {_clean_source(name): w for name, w in weights.items()}
+
+
+def _clean_source(name: str) -> str:
+    """`@alice` -> `alice`, `bluesky:@alice.bsky.social` -> `bluesky:alice.bsky.social`."""
+    network = source_network(name)
+    if network == "x":
+        return name.lstrip("@")
+    return f"{network}:{name.split(':', 1)[1].lstrip('@')}"
 
 
 class ModelSection(_Section):
@@ -241,6 +299,8 @@ class Config(_Section):
 
     bot: BotSection = BotSection()
     twitter: TwitterSection = TwitterSection()
+    bluesky: BlueskySection = BlueskySection()
+    mastodon: MastodonSection = MastodonSection()
     source: SourceSection = SourceSection()
     model: ModelSection = ModelSection()
     training: TrainingSection = TrainingSection()
@@ -382,28 +442,35 @@ def example_config_text() -> str:
     return (Path(__file__).parent / "config.example.toml").read_text(encoding="utf-8")
 
 
+BLUESKY_SECRET_ENV = "BLUESKY_APP_PASSWORD"
+MASTODON_SECRET_ENV = "MASTODON_ACCESS_TOKEN"
 SECRET_ENV = (
     "TWITTER_CONSUMER_KEY",
     "TWITTER_CONSUMER_SECRET",
     "TWITTER_ACCESS_TOKEN",
     "TWITTER_ACCESS_TOKEN_SECRET",
     "TWITTER_BEARER_TOKEN",
+    BLUESKY_SECRET_ENV,
+    MASTODON_SECRET_ENV,
 )
 
 
 @dataclass(frozen=True)
 class Secrets:
-    """X credentials, read only from the environment and never printed."""
+    """Network credentials, read only from the environment and never printed."""
 
     consumer_key: str = ""
     consumer_secret: str = ""
     access_token: str = ""
     access_token_secret: str = ""
     bearer_token: str = ""
+    bluesky_app_password: str = ""
+    mastodon_access_token: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Secrets:
-        """Read the five TWITTER_* variables (missing ones are empty)."""
+        """Read the TWITTER_*, BLUESKY_APP_PASSWORD and MASTODON_ACCESS_TOKEN variables
+        (missing ones are empty)."""
         env = os.environ if environ is None else environ
         return cls(*(env.get(name, "").strip() for name in SECRET_ENV))
 
@@ -425,6 +492,20 @@ class Secrets:
             self.access_token,
             self.access_token_secret,
             self.bearer_token,
+            self.bluesky_app_password,
+            self.mastodon_access_token,
+        )
+
+    def missing_for(self, network: str) -> str | None:
+        """The variable a live bot on `network` lacks, or None when it can post there."""
+        if network == "bluesky":
+            return None if self.bluesky_app_password else BLUESKY_SECRET_ENV
+        if network == "mastodon":
+            return None if self.mastodon_access_token else MASTODON_SECRET_ENV
+        if self.can_post:
+            return None
+        return next(
+            name for name, value in zip(SECRET_ENV[:4], self._all()[:4], strict=True) if not value
         )
 
     def __repr__(self) -> str:

@@ -361,7 +361,13 @@ class UrlRule:
 
 # Any length: X handles have at most 15 characters, but a model trained on a corpus with
 # longer fictional ones reproduces them, and a reader still takes them for a mention.
-MENTION_PATTERN = re.compile(r"(?<![\w@＠])[@＠]([A-Za-z0-9_]+)")
+# Bluesky handles are domains (`@alice.bsky.social`) and remote Mastodon accounts carry their
+# instance (`@alice@mastodon.social`): dots, hyphens and one `@domain` belong to the handle,
+# but not a dot that ends the sentence.
+MENTION_PATTERN = re.compile(
+    r"(?<![\w@＠])[@＠]([A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?"
+    r"(?:@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)?)"
+)
 
 
 def find_mentions(text: str) -> list[str]:

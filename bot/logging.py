@@ -24,7 +24,15 @@ REDACTED = "[REDACTED]"
 
 # Loggers of the libraries we drive; they are routed through our pipeline and kept quiet
 # enough that their DEBUG chatter (full request headers, say) needs --debug to appear.
-THIRD_PARTY_LOGGERS = ("apscheduler", "tweepy", "urllib3", "transformers")
+THIRD_PARTY_LOGGERS = (
+    "apscheduler",
+    "tweepy",
+    "urllib3",
+    "transformers",
+    # atproto and Mastodon.py speak through httpx and requests (urllib3).
+    "httpx",
+    "httpcore",
+)
 # Loggers whose DEBUG lines are credentials themselves: oauthlib logs the signature base string
 # (every OAuth parameter, the consumer key and token doubly percent-encoded) and the signature;
 # requests_oauthlib logs the signed Authorization header. Nothing in them helps a user, so they

@@ -41,6 +41,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from bot.daemon.jobs import Daemon, JobResult
+from bot.daemon.networks import NetworkDaemons
 from bot.logging import get_logger, redact_text
 from bot.platform.base import PlatformError, RateLimited
 from bot.store import Store, iso, parse_iso, utcnow
@@ -107,7 +108,7 @@ class DaemonScheduler:
 
     def __init__(
         self,
-        daemon: Daemon,
+        daemon: Daemon | NetworkDaemons,
         *,
         clock: Callable[[], datetime] = utcnow,
         rate_limit_backoff: float | None = None,

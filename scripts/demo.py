@@ -5,7 +5,8 @@ Each step runs the real `tweetbot` CLI in ./demo (recreated on every run):
 2. `tweetbot import` it and show the cleaning table (`tweetbot corpus`);
 3. `tweetbot train`: a scratch:tiny GPT-2 with its own tokenizer, registered and promoted;
 4. `tweetbot run` in dry run for a bounded time, with simulated mentions arriving over time:
-   scheduled posts and replies are printed ("DRY RUN: ..."), nothing is sent anywhere;
+   scheduled posts and replies are printed ("DRY RUN: ..."), nothing is sent anywhere
+   (`DEMO_NETWORK=bluesky` or `mastodon` plays the same bot on that network);
 5. `tweetbot status`: what the daemon did, with skip reasons, budget and next job times.
 
 `DEMO_REVIEW=1 make demo` shows review mode instead: posts and replies wait in the review queue
@@ -37,6 +38,9 @@ posts = "approve"
 replies = "approve"
 expire_after = "10m"
 """
+# Where the demo bot "posts" (still dry run): `DEMO_NETWORK=bluesky make demo`.
+NETWORK = os.environ.get("DEMO_NETWORK", "x")
+NETWORKS = ("x", "bluesky", "mastodon")
 
 DEMO_CONFIG = """\
 # The demo bot: a fictional account, a model trained from scratch, dry run only.
@@ -173,10 +177,15 @@ def run_with_operator() -> None:
 def main() -> None:
     """Recreate ./demo and run each step, timing the whole."""
     started = time.monotonic()
+    if NETWORK not in NETWORKS:
+        print(f"error: DEMO_NETWORK must be one of {', '.join(NETWORKS)}", file=sys.stderr)
+        sys.exit(2)
     if DEMO.exists():
         shutil.rmtree(DEMO)
     DEMO.mkdir()
-    config_text = DEMO_CONFIG + (REVIEW_CONFIG if REVIEW else "")
+    config_text = DEMO_CONFIG.replace(
+        "dry_run = true\n", f'dry_run = true\nnetworks = ["{NETWORK}"]\n'
+    ) + (REVIEW_CONFIG if REVIEW else "")
     (DEMO / "config.toml").write_text(config_text, encoding="utf-8")
     (DEMO / "mentions.json").write_text(json.dumps(MENTIONS, indent=2), encoding="utf-8")
     print("$ python scripts/make_sample_archive.py demo/sample.zip", flush=True)

@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 # Fixture modules of each area register themselves here (fake X server, sample corpus, models).
-pytest_plugins: list[str] = ["tests.fixtures_model", "tests.fixtures_x", "tests.fixtures_corpus"]
+pytest_plugins: list[str] = [
+    "tests.fixtures_model",
+    "tests.fixtures_x",
+    "tests.fixtures_corpus",
+    "tests.fixtures_networks",
+]
 
 # No test may reach the Hugging Face Hub; transformers honours these before any request.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

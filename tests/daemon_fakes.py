@@ -17,7 +17,8 @@ from bot.config import Config, config_from_mapping
 from bot.daemon.jobs import Daemon
 from bot.daemon.retraining import TrainingFailed, TrainingOutcome
 from bot.errors import BotError
-from bot.platform.base import Account, Mention, PlatformError, Tweet
+from bot.platform.base import Account, Mention, PlatformError, PostLimits, Tweet
+from bot.platform.twitter import normalize_text
 from bot.store import Store
 
 BOT = Account(id="1000", username="thebot", name="The Bot")
@@ -48,7 +49,26 @@ class FakePlatform:
     def me(self) -> Account:
         return self._me
 
-    def post(self, text: str, in_reply_to: str | None = None) -> str:
+    @property
+    def network(self) -> str:
+        return "x"
+
+    def limits(self) -> PostLimits:
+        return PostLimits("x", 280, "x-weighted", 23)
+
+    def bot_label_warning(self) -> str | None:
+        return None
+
+    def find_post(self, key: str, text: str) -> str | None:
+        # As X: search the bot's own timeline for the text.
+        wanted = normalize_text(text)
+        for page in self.user_tweets(self._me.username):
+            for tweet in page:
+                if normalize_text(tweet.text) == wanted:
+                    return tweet.id
+        return None
+
+    def post(self, text: str, in_reply_to: str | None = None, key: str | None = None) -> str:
         self._raise_queued("post")
         tweet_id = str(next(self._ids))
         self.posted.append({"id": tweet_id, "text": text, "in_reply_to": in_reply_to})

@@ -72,7 +72,7 @@ class TimelinePlatform:
     def me(self) -> Account:
         raise NotImplementedError
 
-    def post(self, text: str, in_reply_to: str | None = None) -> str:
+    def post(self, text: str, in_reply_to: str | None = None, key: str | None = None) -> str:
         raise NotImplementedError
 
     def mentions(self, since_id: str | None = None) -> list[Mention]:

@@ -142,7 +142,7 @@ def test_pending_row_not_on_the_timeline_is_never_resent(tmp_path: Path) -> None
 
 def test_an_unclear_answer_keeps_the_row_pending_until_the_timeline_says(tmp_path: Path) -> None:
     class PostsThenGarbles(FakePlatform):
-        def post(self, text: str, in_reply_to: str | None = None) -> str:
+        def post(self, text: str, in_reply_to: str | None = None, key: str | None = None) -> str:
             super().post(text, in_reply_to)
             raise BadResponse("200 with HTML instead of JSON")
 
@@ -463,7 +463,7 @@ def test_a_row_being_sent_is_not_taken_for_a_crash_leftover(tmp_path: Path) -> N
 
         daemon: Daemon
 
-        def post(self, text: str, in_reply_to: str | None = None) -> str:
+        def post(self, text: str, in_reply_to: str | None = None, key: str | None = None) -> str:
             self.seen = self.daemon.reconcile_outbox().outcome
             return super().post(text, in_reply_to)
 

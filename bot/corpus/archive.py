@@ -350,6 +350,9 @@ def import_archive(
     are recomputed afterwards.
     """
     path = Path(path)
+    network_import = _network_importer(path)
+    if network_import is not None:
+        return network_import(store, path, username=username, config=config, limits=limits)
     summary = ImportSummary(path=path, username=username or "")
     try:
         with open_archive(path, limits) as files:
@@ -376,3 +379,15 @@ def import_archive(
 def _chain(first: dict[str, Any], rest: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     yield first
     yield from rest
+
+
+def _network_importer(path: Path) -> Any:
+    """The importer of a Mastodon export (.zip with outbox.json) or a Bluesky repo (.car)."""
+    from bot.corpus.import_bluesky import import_bluesky_repo, is_bluesky_repo
+    from bot.corpus.import_mastodon import import_mastodon_archive, is_mastodon_archive
+
+    if path.is_file() and is_bluesky_repo(path):
+        return import_bluesky_repo
+    if path.is_file() and is_mastodon_archive(path):
+        return import_mastodon_archive
+    return None

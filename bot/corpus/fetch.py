@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import click
 
 from bot.config import Config
+from bot.corpus.fetch_network import fetch_network_source, is_network_source, reader_for
 from bot.corpus.rows import tweet_row
 from bot.corpus.training import apply_rules
 from bot.logging import get_logger
@@ -98,6 +99,13 @@ def fetch_source(
     return result
 
 
+def fetch_other_network(store: Store, username: str, config: Config) -> SourceFetch:
+    """Fetch a `bluesky:` or `mastodon:` source (see bot/corpus/fetch_network.py)."""
+    reader, newer = reader_for(username, config)
+    new, seen, pages, marker = fetch_network_source(store, reader, username, newer)
+    return SourceFetch(username=username, new=new, seen=seen, pages=pages, since_id=marker)
+
+
 def fetch_sources(
     store: Store, platform: Platform, config: Config, *, progress: bool = False
 ) -> FetchSummary:
@@ -105,6 +113,9 @@ def fetch_sources(
     summary = FetchSummary()
     try:
         for username in config.require_sources():
+            if is_network_source(username):
+                summary.sources.append(fetch_other_network(store, username, config))
+                continue
             summary.sources.append(fetch_source(store, platform, username, progress=progress))
     finally:
         # Committed pages count even when a later page failed: keep their verdicts current.

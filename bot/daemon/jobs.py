@@ -591,10 +591,12 @@ def _span(seconds: float) -> str:
 
 
 def _newest_id(mentions: list[Mention]) -> str | None:
-    """The newest of a batch: the largest snowflake, else the last (platforms list oldest
-    first)."""
+    """The since-marker after a batch: the largest snowflake, else the last (platforms list
+    oldest first). Each mention's `since_marker` is its network's own (X: the id; Mastodon:
+    the notification id; Bluesky: the notification's indexing time)."""
     if not mentions:
         return None
-    if all(m.id.isdecimal() for m in mentions):
-        return max(mentions, key=lambda m: int(m.id)).id
-    return mentions[-1].id
+    markers = [m.since_marker for m in mentions]
+    if all(marker.isdecimal() for marker in markers):
+        return max(markers, key=int)
+    return markers[-1]

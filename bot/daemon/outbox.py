@@ -3,10 +3,11 @@
 A post or reply is written to the store as `pending` (and claimed by this process) before the
 network is called, the network's answer is recorded, and only then is the claim released. A
 `pending` row nobody has claimed therefore means the process died, or the network gave no
-clear answer, mid-post: `reconcile` looks for it on the bot's own timeline and marks it
-`posted` or `unknown`. It is never sent again: a duplicate costs trust (and money), silence one
-post. Every status change is a compare-and-set in the store (`Store.mark_post`), so a row a
-sender has recorded cannot be overwritten by a reconcile, and the other way round.
+clear answer, mid-post: `reconcile` asks the network for it (`Platform.find_post` with the
+row's idempotency key) and marks it `posted` or `unknown`. It is never sent again: a
+duplicate costs trust (and money), silence one post. Every status change is a compare-and-set
+in the store (`Store.mark_post`), so a row a sender has recorded cannot be overwritten by a
+reconcile, and the other way round.
 
 Reconcile runs in one place: `reconcile_quietly()`, called by the daemon at start and before
 each job sends.
@@ -14,8 +15,6 @@ each job sends.
 
 from __future__ import annotations
 
-import html
-import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -39,15 +38,7 @@ from bot.store import MentionStatus, Network, OutboxRow, PostKind, PostStatus, S
 
 log = get_logger(__name__)
 
-# How many of the bot's own recent posts are searched when reconciling a pending row.
-RECONCILE_LOOKBACK = 200
 UNKNOWN_REASON = "outcome unknown after a crash or an unclear answer; never re-sent"
-
-
-def normalize_text(text: str) -> str:
-    """Text as compared when matching an outbox row with a post on the network (X escapes
-    and trims)."""
-    return re.sub(r"\s+", " ", html.unescape(text)).strip().casefold()
 
 
 class Outbox:
@@ -116,7 +107,7 @@ class Outbox:
         text = row.text or ""
         replied = MentionStatus.REPLIED, None
         try:
-            remote_id = self.platform.post(text, in_reply_to=row.in_reply_to_id)
+            remote_id = self.platform.post(text, in_reply_to=row.in_reply_to_id, key=row.key)
         except RateLimited as exc:
             # 429: the request was refused, so nothing was created and a later retry is safe;
             # the mention stays `new` and is answered when the limit resets.
@@ -158,21 +149,28 @@ class Outbox:
     # ---- reconcile ----------------------------------------------------------------------
 
     def reconcile(self) -> int:
-        """Settle `pending` rows nobody is sending: `posted` if on the timeline, else
-        `unknown`. Returns how many rows this call settled."""
+        """Settle `pending` rows nobody is sending: `posted` if the network has them, else
+        `unknown`. Returns how many rows this call settled.
+
+        The network is asked through `Platform.find_post(key, text)`: Bluesky looks up the
+        record under the key's TID, Mastodon and X search the bot's recent posts for the text.
+        """
         rows = self._stale_pending()
         if not rows:
             return 0
-        try:
-            timeline = self._own_recent_posts()
-        except (AuthError, Forbidden) as exc:
-            # The timeline cannot be read at all (a dry run without credentials, an API tier
-            # without timelines): waiting will not help, and not re-sending is always safe.
-            log.warning("cannot read the bot's timeline to reconcile", error=str(exc))
-            timeline = {}
         settled = 0
+        readable = True
         for row in rows:
-            remote_id = timeline.get(normalize_text(row.text or ""))
+            remote_id = None
+            if readable:
+                try:
+                    remote_id = self.platform.find_post(row.key, row.text or "")
+                except (AuthError, Forbidden) as exc:
+                    # The posts cannot be read at all (a dry run without credentials, an API
+                    # tier without timelines): waiting will not help, and not re-sending is
+                    # always safe.
+                    log.warning("cannot read the bot's posts to reconcile", error=str(exc))
+                    readable = False
             if remote_id is not None:
                 moved = self.store.mark_post(
                     row.id,
@@ -183,7 +181,7 @@ class Outbox:
                     mention=(MentionStatus.REPLIED, None),
                 )
                 if moved:
-                    log.info("pending post found on the timeline", post_id=row.id)
+                    log.info("pending post found on the network", post_id=row.id)
             else:
                 moved = self.store.mark_post(
                     row.id,
@@ -193,7 +191,7 @@ class Outbox:
                     mention=(MentionStatus.FAILED, UNKNOWN_REASON),
                 )
                 if moved:
-                    log.warning("pending post not on the timeline: marked unknown", post_id=row.id)
+                    log.warning("pending post not on the network: marked unknown", post_id=row.id)
             settled += int(moved)
         return settled
 
@@ -213,13 +211,3 @@ class Outbox:
                 if r.dry_run == self.dry_run and r.id not in self._in_flight
             ]
         return rows
-
-    def _own_recent_posts(self) -> dict[str, str]:
-        """Normalized text -> remote id of the bot's newest posts (a few pages at most)."""
-        found: dict[str, str] = {}
-        for page in self.platform.user_tweets(self._me().username):
-            for tweet in page:
-                found.setdefault(normalize_text(tweet.text), tweet.id)
-            if len(found) >= RECONCILE_LOOKBACK:
-                break
-        return found

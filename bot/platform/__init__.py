@@ -1,4 +1,5 @@
-"""The boundary to the social network: everything that talks to X goes through a `Platform`."""
+"""The boundary to the networks: everything that talks to X, Bluesky or Mastodon goes through a
+`Platform`."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from bot.platform.base import (
     Forbidden,
     InvalidRequest,
     Mention,
+    Network,
     NotFound,
     Platform,
     PlatformError,
+    PostLimits,
     RateLimited,
     Tweet,
     Unavailable,
@@ -30,9 +33,11 @@ __all__ = [
     "Forbidden",
     "InvalidRequest",
     "Mention",
+    "Network",
     "NotFound",
     "Platform",
     "PlatformError",
+    "PostLimits",
     "RateLimited",
     "SimulatedMentions",
     "Tweet",

@@ -1,7 +1,8 @@
 """The `Platform` protocol, the neutral types that cross it, and the errors it raises.
 
-Nothing outside `bot/platform/` imports tweepy: the rest of the bot sees only these types, so a
-dry-run platform or a test fake can stand in for X without the callers knowing.
+Nothing outside `bot/platform/` imports tweepy, atproto or Mastodon.py: the rest of the bot sees
+only these types, so a dry-run platform or a test fake can stand in for any network without the
+callers knowing.
 """
 
 from __future__ import annotations
@@ -14,15 +15,44 @@ from typing import Literal, Protocol, runtime_checkable
 from bot.errors import BotError
 
 TweetKind = Literal["original", "retweet", "reply", "quote"]
+# The networks a bot can post on (`[bot] networks`); "x" is the home network.
+Network = Literal["x", "bluesky", "mastodon"]
+NETWORKS: tuple[Network, ...] = ("x", "bluesky", "mastodon")
+# How a network counts a post's length (see bot/platform/textrules.py).
+LengthRule = Literal["x-weighted", "graphemes", "mastodon"]
 
 
 @dataclass(frozen=True)
 class Account:
-    """An X account."""
+    """An account on a network (X user id, Bluesky DID, Mastodon account id)."""
 
     id: str
     username: str
     name: str = ""
+
+
+@dataclass(frozen=True)
+class PostLimits:
+    """How long a post may be on a network, and how that network counts.
+
+    `url_length` is what one link counts for (23 on X and Mastodon; None where links are not
+    shortened, as on Bluesky, where a link is a facet over its own text).
+    """
+
+    network: Network
+    max_length: int
+    counted_as: LengthRule
+    url_length: int | None = 23
+
+    def length(self, text: str) -> int:
+        """`text`'s length as this network counts it."""
+        from bot.platform.textrules import post_length
+
+        return post_length(text, self)
+
+    def fits(self, text: str) -> bool:
+        """Whether `text` is short enough to post here (and not empty)."""
+        return bool(text.strip()) and self.length(text) <= self.max_length
 
 
 @dataclass(frozen=True)
@@ -41,6 +71,10 @@ class Tweet:
     referenced_id: str | None = None
     # (short url, expanded url) pairs from entities, so cleaning can expand or strip them.
     urls: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    network: Network = "x"
+    # The since-marker this post advances an incremental fetch to, where ids are not ordered
+    # (Bluesky: the `indexedAt`; Mastodon: the instance's status id); None means the id.
+    cursor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +90,15 @@ class Mention:
     in_reply_to_user_id: str | None = None
     # The tweet this mention replies to, when it is a reply.
     in_reply_to_tweet_id: str | None = None
+    network: Network = "x"
+    # What to pass as `since_id` to get only mentions after this one: X ids are ordered, so
+    # None means "the id"; Bluesky's post URIs are not, so there it is the indexing time.
+    cursor: str | None = None
+
+    @property
+    def since_marker(self) -> str:
+        """The value to persist as the since-marker once this mention is stored."""
+        return self.cursor or self.id
 
 
 class PlatformError(BotError):
@@ -66,7 +109,7 @@ class PlatformError(BotError):
 
 
 class RateLimited(PlatformError):
-    """429: wait until `reset_at` (None when X sent no usable reset header)."""
+    """429: wait until `reset_at` (None when the network sent no usable reset header)."""
 
     def __init__(self, message: str, reset_at: datetime | None = None) -> None:
         super().__init__(message)
@@ -74,7 +117,8 @@ class RateLimited(PlatformError):
 
 
 class DuplicateContent(PlatformError):
-    """403: X refuses a tweet whose text the account already posted."""
+    """X refuses a tweet whose text the account already posted (403); Bluesky's duplicate record
+    key is a bare 500 and so never maps here (see bot/platform/bluesky.py)."""
 
 
 class AuthError(PlatformError):
@@ -111,8 +155,33 @@ class Platform(Protocol):
         """The authenticated account (the bot itself)."""
         ...
 
-    def post(self, text: str, in_reply_to: str | None = None) -> str:
-        """Publish a tweet (a reply when `in_reply_to` is set); returns the new tweet's id."""
+    @property
+    def network(self) -> Network:
+        """Which network this is."""
+        ...
+
+    def limits(self) -> PostLimits:
+        """The longest post this account may send here and how its length is counted."""
+        ...
+
+    def post(self, text: str, in_reply_to: str | None = None, key: str | None = None) -> str:
+        """Publish a post (a reply when `in_reply_to` is set); returns the new post's id.
+
+        `key` is the outbox row's idempotency key: Mastodon sends it as `Idempotency-Key`,
+        Bluesky derives the record key from it, X has none.
+        """
+        ...
+
+    def find_post(self, key: str, text: str) -> str | None:
+        """The id of the post sent earlier under `key` (with `text`), or None if it is absent.
+
+        Reconciling an outbox row after a crash or an unclear answer asks this instead of
+        sending again. Raises a PlatformError when the network cannot be asked now.
+        """
+        ...
+
+    def bot_label_warning(self) -> str | None:
+        """A warning when the account does not declare itself a bot, else None."""
         ...
 
     def mentions(self, since_id: str | None = None) -> list[Mention]:
@@ -120,7 +189,7 @@ class Platform(Protocol):
         ...
 
     def user_tweets(self, username: str, since_id: str | None = None) -> Iterator[list[Tweet]]:
-        """A source account's tweets newer than `since_id`, one list per page, newest first.
+        """A source account's posts newer than `since_id`, one list per page, newest first.
 
         Pages are yielded so the caller can commit each before asking for the next: an
         interruption mid-pagination keeps what was stored. X pages newest to oldest, so the

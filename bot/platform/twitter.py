@@ -8,7 +8,9 @@ retries at once in a loop. A 429 becomes `RateLimited(reset_at)` and the schedul
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import partial
@@ -24,8 +26,10 @@ from bot.platform.base import (
     AuthError,
     BadResponse,
     Mention,
+    Network,
     NotFound,
     PlatformError,
+    PostLimits,
     Tweet,
     TweetKind,
 )
@@ -35,6 +39,7 @@ from bot.platform.xhttp import (
     error_for_exception,
     error_for_response,
 )
+from bot.textlen import MAX_WEIGHTED_LENGTH, URL_WEIGHT
 
 log = get_logger(__name__)
 
@@ -59,6 +64,13 @@ PAGE_SIZE = 100  # X's maximum for both timelines
 # X stops paging at 3,200 tweets (timelines) and 800 (mentions); a few pages more than that is
 # a server that keeps handing out tokens, and we stop instead of looping forever.
 MAX_PAGES = 3200 // PAGE_SIZE + 2
+# How many of the bot's newest tweets reconciling searches for an outbox row's text.
+RECONCILE_LOOKBACK = 200
+
+
+def normalize_text(text: str) -> str:
+    """Text as compared when matching an outbox row with a tweet on X (X escapes and trims)."""
+    return re.sub(r"\s+", " ", html.unescape(text)).strip().casefold()
 
 
 class TwitterPlatform:
@@ -92,6 +104,33 @@ class TwitterPlatform:
 
     # ---- the Platform protocol -------------------------------------------------------------
 
+    @property
+    def network(self) -> Network:
+        """Always "x"."""
+        return "x"
+
+    def limits(self) -> PostLimits:
+        """280 weighted characters (twitter-text v3), a URL counting 23."""
+        return PostLimits("x", MAX_WEIGHTED_LENGTH, "x-weighted", URL_WEIGHT)
+
+    def find_post(self, key: str, text: str) -> str | None:
+        """The id of the bot's recent tweet with `text`, or None (X takes no idempotency key,
+        so reconciling searches the newest RECONCILE_LOOKBACK tweets of the timeline)."""
+        wanted = normalize_text(text)
+        seen = 0
+        for page in self.user_tweets(self.me().username):
+            for tweet in page:
+                if normalize_text(tweet.text) == wanted:
+                    return tweet.id
+            seen += len(page)
+            if seen >= RECONCILE_LOOKBACK:
+                break
+        return None
+
+    def bot_label_warning(self) -> str | None:
+        """None: X's "automated" account label is not readable through API v2."""
+        return None
+
     def me(self) -> Account:
         """The authenticated account (asked once, then remembered)."""
         if self._me is None:
@@ -109,8 +148,11 @@ class TwitterPlatform:
             )
         return self._me
 
-    def post(self, text: str, in_reply_to: str | None = None) -> str:
-        """Publish `text` (as a reply to tweet `in_reply_to` when given); the new tweet's id."""
+    def post(self, text: str, in_reply_to: str | None = None, key: str | None = None) -> str:
+        """Publish `text` (as a reply to tweet `in_reply_to` when given); the new tweet's id.
+
+        `key` is accepted for the protocol and unused: X has no idempotency key.
+        """
         if not self._secrets_can_post:
             raise AuthError(
                 "posting needs the four OAuth 1.0a keys: TWITTER_CONSUMER_KEY, "
