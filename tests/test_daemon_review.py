@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.platform.base import Mention
+import pytest
+
+from bot.platform.base import Mention, RateLimited
 from bot.store import PostStatus
 from bot.store import review as queue
 from tests.daemon_fakes import FakeComposer, make_config, make_rig
@@ -191,3 +193,23 @@ def test_auto_mode_is_unchanged(tmp_path: Path) -> None:
     rig = make_rig(tmp_path, make_config(tmp_path), composer=ComposerWithAlternates())
     assert rig.daemon.post_once().outcome == "posted"
     assert queue.awaiting(rig.store) == []
+
+
+def test_an_approved_post_refused_with_a_429_stays_approved_and_goes_out_after(
+    tmp_path: Path,
+) -> None:
+    rig = _rig(tmp_path)
+    rig.daemon.post_once()
+    item = queue.awaiting(rig.store)[0]
+    queue.approve(rig.store, item.id)
+    rig.platform.fail_next("post", RateLimited("slow down", reset_at=None))
+    with pytest.raises(RateLimited):
+        rig.daemon.post_once()
+    # Nothing was created, and the operator's approval is not spent on the refusal.
+    row = rig.store.post(item.id)
+    assert row is not None and row.status == PostStatus.APPROVED
+    assert "rate limited" in (row.reason or "")
+    assert rig.platform.posted == []
+    result = rig.daemon.post_once()
+    assert (result.outcome, result.detail) == ("posted", "post 1")
+    assert [p["text"] for p in rig.platform.posted] == ["post 1"]

@@ -62,6 +62,8 @@ class Outbox:
         self._me = me
         # Rows being sent right now by this process; reconcile must leave them alone.
         self._in_flight: set[int] = set()
+        # Claimed rows that an operator approved (review mode): a 429 hands them back.
+        self._approved_claims: set[int] = set()
         self._lock = threading.Lock()
 
     # ---- claim -> send -> record -> release ---------------------------------------------
@@ -87,6 +89,7 @@ class Outbox:
             if not self.store.mark_post(post_id, PostStatus.PENDING):
                 return None
             self._in_flight.add(post_id)
+            self._approved_claims.add(post_id)
         return self.store.post(post_id)
 
     def send(self, row: OutboxRow) -> PostStatus:
@@ -102,6 +105,7 @@ class Outbox:
             # pending row nobody claimed and marked it unknown, although it was posted.
             with self._lock:
                 self._in_flight.discard(row.id)
+                self._approved_claims.discard(row.id)
 
     def _send_and_record(self, row: OutboxRow) -> PostStatus:
         text = row.text or ""
@@ -110,8 +114,16 @@ class Outbox:
             remote_id = self.platform.post(text, in_reply_to=row.in_reply_to_id, key=row.key)
         except RateLimited as exc:
             # 429: the request was refused, so nothing was created and a later retry is safe;
-            # the mention stays `new` and is answered when the limit resets.
-            self._record(row, PostStatus.FAILED, reason=f"rate limited: {exc}")
+            # the mention stays `new` and is answered when the limit resets. An operator's
+            # approval is not spent on a refusal: the row goes back to `approved` and is sent
+            # after the reset (only from `pending`, so nothing else can revive a row).
+            if row.id in self._approved_claims:
+                self.store.mark_post(
+                    row.id, PostStatus.APPROVED, expected={PostStatus.PENDING},
+                    reason=f"rate limited, sent after the reset: {exc}",
+                )  # fmt: skip
+            else:
+                self._record(row, PostStatus.FAILED, reason=f"rate limited: {exc}")
             raise
         except (DuplicateContent, Forbidden, AuthError, InvalidRequest, NotFound) as exc:
             # The network answered "no" (a duplicate, a reply to a deleted post): nothing exists.
