@@ -175,9 +175,12 @@ def build_daemon(
     trainer = TrainerProcess(config.path) if config.path is not None else None
     daemons = []
     for position, (network, platform) in enumerate(platforms.items()):
+        max_length = account_max_length(network, platform)
         composer = Composer(
             generator,
-            Filters.from_store(config, store, network=network, dry_run=dry_run),
+            Filters.from_store(
+                config, store, network=network, dry_run=dry_run, max_length=max_length
+            ),
             config,
             rng,
         )
@@ -191,7 +194,9 @@ def build_daemon(
                 # Training, fetching and the registry follow are shared: the first runs them.
                 trainer=trainer if position == 0 else None,
                 fetch=fetch_sources,
-                on_sources_changed=_refresher(composer, config, store, network, dry_run),
+                on_sources_changed=_refresher(
+                    composer, config, store, network, dry_run, max_length
+                ),
                 on_posted=composer.filters.remember_post,
                 rng=rng,
                 dry_run=dry_run,
@@ -203,14 +208,35 @@ def build_daemon(
     return NetworkDaemons(daemons)
 
 
-def _refresher(composer: Any, config: Config, store: Store, network: str, dry_run: bool) -> Any:
+def _refresher(
+    composer: Any,
+    config: Config,
+    store: Store,
+    network: str,
+    dry_run: bool,
+    max_length: int | None,
+) -> Any:
     """New source tweets must be off limits for verbatim copies from the next post on."""
     from bot.filters import Filters
 
     def refresh() -> None:
-        composer.filters = Filters.from_store(config, store, network=network, dry_run=dry_run)
+        composer.filters = Filters.from_store(
+            config, store, network=network, dry_run=dry_run, max_length=max_length
+        )
 
     return refresh
+
+
+def account_max_length(network: str, platform: Platform) -> int | None:
+    """The length limit the account's server sets (a Mastodon instance's `max_characters`,
+    less a content warning), for the length filter; None keeps the network's default."""
+    if network != "mastodon":
+        return None
+    try:
+        return platform.limits().max_length
+    except BotError as exc:
+        log.warning("could not read the instance's post length; assuming 500", error=str(exc))
+        return None
 
 
 def warn_without_bot_label(network: str, platform: Platform) -> None:

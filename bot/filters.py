@@ -27,7 +27,6 @@ import emoji
 from bot.config import Config
 from bot.store import Store, utcnow
 from bot.textlen import (
-    MAX_WEIGHTED_LENGTH,
     NETWORK_LENGTHS,
     find_urls,
     invalid_characters,
@@ -150,9 +149,10 @@ class LengthRule:
 
     name = "length"
 
-    def __init__(self, limit: int = MAX_WEIGHTED_LENGTH, network: str = "x") -> None:
+    def __init__(self, limit: int | None = None, network: str = "x") -> None:
         self.measure, default_limit = NETWORK_LENGTHS[network]
-        self.limit = limit if network == "x" else default_limit
+        # `limit`: what the account's own server allows (a Mastodon instance's max_characters).
+        self.limit = limit if limit is not None else default_limit
         self.network = network
 
     def check(self, text: str, context: CheckContext) -> str | None:
@@ -532,12 +532,14 @@ class Filters:
         *,
         blocked_words: Sequence[str] | None = None,
         network: str = "x",
+        max_length: int | None = None,
     ) -> Filters:
         """Build the chain from `[filters]`: `source_texts` are every source tweet's text (for
         novelty), `recent_posts` the bot's own posts of the last `dedupe_for` (for dedupe).
 
         `blocked_words` overrides `config.blocked_words()` (which reads the blocklist file);
-        `network` ("x", "bluesky", "mastodon") picks the length rule's count and limit.
+        `network` ("x", "bluesky", "mastodon") picks the length rule's count and limit;
+        `max_length` overrides that limit with the account's own (`Platform.limits()`).
         """
         settings = config.filters
         words = config.blocked_words() if blocked_words is None else list(blocked_words)
@@ -546,7 +548,7 @@ class Filters:
         rules: list[Rule] = [
             ContentRule(),
             InvisibleRule(),
-            LengthRule(network=network),
+            LengthRule(max_length, network=network),
             BlockedWordsRule(words),
             UrlRule(settings.allow_urls),
             MentionRule(settings.allow_mentions),
@@ -558,7 +560,13 @@ class Filters:
 
     @classmethod
     def from_store(
-        cls, config: Config, store: Store, *, network: str = "x", dry_run: bool = False
+        cls,
+        config: Config,
+        store: Store,
+        *,
+        network: str = "x",
+        dry_run: bool = False,
+        max_length: int | None = None,
     ) -> Filters:
         """`from_config` with every source tweet and the own posts of the last `dedupe_for`
         read from the store (a dry run dedupes against its own rows, live against live)."""
@@ -566,7 +574,9 @@ class Filters:
 
         since = utcnow() - timedelta(seconds=config.filters.dedupe_for)
         own = store.posted_texts_since(since, dry_run=dry_run)
-        return cls.from_config(config, source_texts(store), own, network=network)
+        return cls.from_config(
+            config, source_texts(store), own, network=network, max_length=max_length
+        )
 
     def check(self, text: str, *, reply_to_username: str | None = None) -> list[Verdict]:
         """One verdict per rule, in order; the candidate may be posted only if all passed."""

@@ -139,3 +139,22 @@ def test_an_instance_is_https_unless_it_is_a_loopback_address() -> None:
     assert instance_url("127.0.0.1:8080") == "http://127.0.0.1:8080"
     assert instance_url("localhost:3000") == "http://localhost:3000"
     assert instance_url("[::1]:3000") == "http://[::1]:3000"
+
+
+def test_the_daemon_length_filter_takes_the_instance_limit(
+    fake_mastodon: FakeMastodon,
+) -> None:
+    from bot.app import account_max_length
+    from bot.filters import Filters
+
+    fake_mastodon.state.max_characters = 120
+    masto = platform(fake_mastodon)
+    max_length = account_max_length("mastodon", masto)
+    assert max_length == 120
+    config = mastodon_config(fake_mastodon)
+    filters = Filters.from_config(config, [], [], network="mastodon", max_length=max_length)
+    verdicts = {v.rule: v for v in filters.check("gulls and tides " * 10)}  # 160 characters
+    assert not verdicts["length"].passed
+    # The network's default (500) would have let it through, so a post got a 422 before.
+    default = Filters.from_config(config, [], [], network="mastodon")
+    assert {v.rule: v for v in default.check("gulls and tides " * 10)}["length"].passed
