@@ -16,14 +16,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.config import config_from_mapping
+from bot.config import Secrets, config_from_mapping
 from bot.platform.base import PlatformError
 from bot.platform.bluesky import BlueskyPlatform
 from bot.platform.mastodon import MastodonPlatform
-from tests.fakebsky import FakePds
-from tests.fakemasto import FakeMastodon
-from tests.fakenet.faults import KINDS
-from tests.fixtures_networks import BSKY_SECRETS, MASTO_SECRETS
+from scripts.fakes.bluesky import FakePds
+from scripts.fakes.mastodon import FakeMastodon
+from scripts.fakes.net.faults import KINDS
+
+# The fakes' accounts are made with these credentials below.
+BSKY_PASSWORD, MASTO_TOKEN = "bench-app-password", "bench-token"
+BSKY_SECRETS = Secrets(bluesky_app_password=BSKY_PASSWORD)
+MASTO_SECRETS = Secrets(mastodon_access_token=MASTO_TOKEN)
 
 
 def main() -> None:
@@ -31,7 +35,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--timeout", default="2s")
     args = parser.parse_args()
-    pds, masto = FakePds().start(), FakeMastodon().start()
+    pds = FakePds("tweetbot.test", BSKY_PASSWORD).start()
+    masto = FakeMastodon("tweetbot", MASTO_TOKEN).start()
     config = config_from_mapping(
         {
             "bluesky": {

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from bot.config import load_config
 from bot.store import Store
+from scripts.fakes.bluesky import FakePds
+from scripts.fakes.mastodon import FakeMastodon
 from tests.e2e_daemon import FAST_SCHEDULE, child_env
-from tests.fakebsky import FakePds
-from tests.fakemasto import FakeMastodon
 from tests.fixtures_networks import BSKY_HANDLE, BSKY_PASSWORD, MASTO_TOKEN
 
 NETWORK_SECRETS = {"BLUESKY_APP_PASSWORD": BSKY_PASSWORD, "MASTODON_ACCESS_TOKEN": MASTO_TOKEN}

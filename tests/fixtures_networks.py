@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from bot.config import Config, Secrets, config_from_mapping
-from tests.fakebsky import FakePds
-from tests.fakemasto import FakeMastodon
+from scripts.fakes.bluesky import FakePds
+from scripts.fakes.mastodon import FakeMastodon
 
 BSKY_HANDLE = "tweetbot.test"
 BSKY_PASSWORD = "app-pass-1234"

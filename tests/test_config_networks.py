@@ -13,8 +13,8 @@ from bot.logging import redact_text, register_secrets
 from bot.platform import DryRunPlatform
 from bot.platform.bluesky import BlueskyPlatform
 from bot.platform.mastodon import MastodonPlatform
-from tests.fakebsky import FakePds
-from tests.fakemasto import FakeMastodon
+from scripts.fakes.bluesky import FakePds
+from scripts.fakes.mastodon import FakeMastodon
 from tests.fixtures_networks import BSKY_SECRETS, MASTO_SECRETS
 
 

@@ -11,8 +11,8 @@ from bot.config import Config, config_from_mapping
 from bot.corpus import ArchiveError, data_table, fetch_sources, import_archive
 from bot.platform import DryRunPlatform
 from bot.store import Store
-from tests.fakebsky import FakePds
-from tests.fakemasto import FakeMastodon
+from scripts.fakes.bluesky import FakePds
+from scripts.fakes.mastodon import FakeMastodon
 from tests.networks_archives import (
     MASTO_HOST,
     bluesky_repo,

@@ -8,8 +8,8 @@ import pytest
 
 from bot.cli import main
 from bot.store import Store
-from tests.fakebsky import FakePds
-from tests.fakemasto import FakeMastodon
+from scripts.fakes.bluesky import FakePds
+from scripts.fakes.mastodon import FakeMastodon
 from tests.networks_archives import mastodon_export, note
 
 WORDS = "the quiet river keeps its own counsel"

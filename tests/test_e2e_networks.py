@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from scripts.fakes.bluesky import FakePds
+from scripts.fakes.mastodon import FakeMastodon
 from tests.e2e_daemon import SECRETS, DaemonProcess, outbox, wait_for
 from tests.e2e_networks import NETWORK_SECRETS, bot_posts, network_env, network_home, writes
-from tests.fakebsky import FakePds
-from tests.fakemasto import FakeMastodon
 
 NETWORKS = ["bluesky", "mastodon"]
 POST_PATH = {"bluesky": "createRecord", "mastodon": "/api/v1/statuses"}

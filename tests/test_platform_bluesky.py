@@ -11,7 +11,7 @@ from bot.platform.base import AuthError, Unavailable
 from bot.platform.bluesky import BlueskyPlatform
 from bot.platform.tid import tid_for_key
 from bot.platform.xhttp import WriteRefused
-from tests.fakebsky import FakePds
+from scripts.fakes.bluesky import FakePds
 from tests.fixtures_networks import BSKY_SECRETS, bluesky_config
 
 

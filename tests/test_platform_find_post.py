@@ -8,8 +8,8 @@ from bot.platform.bluesky import BlueskyPlatform
 from bot.platform.mastodon import MastodonPlatform
 from bot.platform.twitter import TwitterPlatform
 from scripts.fakes import FakeX
-from tests.fakebsky import FakePds
-from tests.fakemasto import FakeMastodon
+from scripts.fakes.bluesky import FakePds
+from scripts.fakes.mastodon import FakeMastodon
 from tests.fixtures_networks import BSKY_SECRETS, MASTO_SECRETS, bluesky_config, mastodon_config
 
 USER_KEYS = Secrets("ck", "cs", "at", "ats")

@@ -8,7 +8,7 @@ from bot.config import Secrets
 from bot.platform.base import AuthError
 from bot.platform.mastodon import MastodonPlatform, MastodonSources, idempotency_key, instance_url
 from bot.platform.xhttp import WriteRefused
-from tests.fakemasto import FakeMastodon
+from scripts.fakes.mastodon import FakeMastodon
 from tests.fixtures_networks import MASTO_SECRETS, mastodon_config
 
 

@@ -14,8 +14,8 @@ import pytest
 from bot.platform.base import BadResponse, PlatformError, RateLimited, Unavailable
 from bot.platform.bluesky import BlueskyPlatform
 from bot.platform.mastodon import MastodonPlatform
-from tests.fakebsky import FakePds
-from tests.fakemasto import FakeMastodon
+from scripts.fakes.bluesky import FakePds
+from scripts.fakes.mastodon import FakeMastodon
 from tests.fixtures_networks import BSKY_SECRETS, MASTO_SECRETS, bluesky_config, mastodon_config
 
 EXPECTED: dict[str, type[PlatformError]] = {

@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.fakebsky.state import Account, PdsState, Record, iso
-from tests.fakenet.server import Answer, FakeServer, Request
+from scripts.fakes.bluesky.state import Account, PdsState, Record, iso
+from scripts.fakes.net.server import Answer, FakeServer, Request
 
 POST = "app.bsky.feed.post"
 REPOST = "app.bsky.feed.repost"

@@ -6,8 +6,8 @@ import re
 import time
 from typing import Any
 
-from tests.fakemasto.state import IDEMPOTENCY_SECONDS, Account, MastodonState, Status, iso
-from tests.fakenet.server import Answer, FakeServer, Request
+from scripts.fakes.mastodon.state import IDEMPOTENCY_SECONDS, Account, MastodonState, Status, iso
+from scripts.fakes.net.server import Answer, FakeServer, Request
 
 _STATUSES_OF = re.compile(r"^/api/v1/accounts/(\w+)/statuses/?$")
 _URL = re.compile(r"https?://\S+")

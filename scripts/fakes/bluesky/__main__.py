@@ -1,16 +1,16 @@
-"""`python -m tests.fakebsky [--port N]`: run the fake PDS until interrupted."""
+"""`python -m scripts.fakes.bluesky [--port N]`: run the fake PDS until interrupted."""
 
 from __future__ import annotations
 
 import argparse
 import time
 
-from tests.fakebsky.server import FakePds
+from scripts.fakes.bluesky.server import FakePds
 
 
 def main() -> None:
     """Serve the fake PDS; print `listening on URL` once it accepts connections."""
-    parser = argparse.ArgumentParser(prog="python -m tests.fakebsky")
+    parser = argparse.ArgumentParser(prog="python -m scripts.fakes.bluesky")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--handle", default="tweetbot.test")
     parser.add_argument("--password", default="app-pass-1234")

@@ -2,10 +2,10 @@
 
 `state.py` holds the repositories, sessions and notifications; `server.py` speaks XRPC over
 HTTP the way a PDS does (a duplicate record key is a bare 500, a missing record a 400
-`RecordNotFound`, `createSession` is limited to 30 per 5 minutes); `python -m tests.fakebsky`
+`RecordNotFound`, `createSession` is limited to 30 per 5 minutes); `python -m scripts.fakes.bluesky`
 runs it standalone for a daemon in another process.
 """
 
-from tests.fakebsky.server import FakePds
+from scripts.fakes.bluesky.server import FakePds
 
 __all__ = ["FakePds"]

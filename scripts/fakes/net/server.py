@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakenet.faults import FaultQueue
+from scripts.fakes.net.faults import FaultQueue
 
 HTML_PAGE = b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>"
 # How long a `hang` fault holds a request at most (clients time out long before).

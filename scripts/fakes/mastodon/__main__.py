@@ -1,16 +1,16 @@
-"""`python -m tests.fakemasto [--port N]`: run the fake Mastodon instance until interrupted."""
+"""`python -m scripts.fakes.mastodon [--port N]`: the fake Mastodon instance, until interrupted."""
 
 from __future__ import annotations
 
 import argparse
 import time
 
-from tests.fakemasto.server import FakeMastodon
+from scripts.fakes.mastodon.server import FakeMastodon
 
 
 def main() -> None:
     """Serve the fake instance; print `listening on URL` once it accepts connections."""
-    parser = argparse.ArgumentParser(prog="python -m tests.fakemasto")
+    parser = argparse.ArgumentParser(prog="python -m scripts.fakes.mastodon")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--username", default="tweetbot")
     parser.add_argument("--token", default="masto-token-1234")
