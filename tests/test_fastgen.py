@@ -33,6 +33,7 @@ from bot.generation.fast import (
     UnsupportedModel,
     fp16_kernels_available,
     int8_kernels_available,
+    onednn_int8_available,
     sample_tokens,
 )
 from bot.generation.sampling import (
@@ -108,6 +109,25 @@ def test_packed_weights_stay_close_and_keep_the_eval_loss(
     packed_loss = sum(losses[precision]) / len(held_out)
     assert fp32_loss < 3.0  # a trained model, so the comparison means something
     assert abs(packed_loss - fp32_loss) / fp32_loss < 0.02
+
+
+def test_the_int8_head_runs_on_onednn_and_matches_fp32(hf_model: GPT2LMHeadModel) -> None:
+    # The loss test above covers the int8 decoder as shipped: its LM head on oneDNN's kernel
+    # (fbgemm's is compute-bound there), its blocks on fbgemm's.
+    assert onednn_int8_available()
+    decoder = FastGPT2(hf_model, precision="int8")
+    assert decoder.head.onednn is not None
+    assert all(b.qkv.int8 is not None and b.qkv.onednn is None for b in decoder.blocks)
+    torch.manual_seed(3)
+    hidden = torch.randn(8, decoder.d)
+    with torch.inference_mode():
+        ours = decoder.head(hidden)
+    exact = hidden @ hf_model.lm_head.weight.detach().t()
+    # Per-tensor uint8 inputs and per-row int8 weights: errors of a few hundredths of the
+    # logits' spread, never more (a wrong scale or zero point would be off by whole units).
+    spread = float(exact.std())
+    assert float((ours - exact).abs().max()) < 0.1 * spread
+    assert torch.equal(ours.argmax(dim=1), exact.argmax(dim=1)) or spread == 0
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
