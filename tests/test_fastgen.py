@@ -41,6 +41,7 @@ from bot.generation.sampling import (
     nucleus_threshold,
     penalize_repeats,
     token_distribution,
+    top_k,
 )
 from tests.fixtures_model import synthetic_tweets
 
@@ -178,6 +179,23 @@ def test_sampling_distribution_is_transformers(sampling: Sampling) -> None:
     ):
         scores = warper(seen, scores)
     torch.testing.assert_close(ours, scores.softmax(dim=1), atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("vocab", [50257, 6400, 300])
+@pytest.mark.parametrize("spread", [0.1, 3.0, 30.0])
+def test_chunked_top_k_is_torch_topk(vocab: int, spread: float) -> None:
+    # 50,257: GPT-2 (a partial last chunk); 6,400: whole chunks only; 300: too few chunks,
+    # torch.topk itself. Peaked rows put the best logits in one chunk; masked (-inf) tokens
+    # such as a held-back EOS must not count.
+    generator = torch.Generator().manual_seed(int(spread * 10) + vocab)
+    logits = torch.randn(8, vocab, generator=generator) * spread
+    logits[0, :70] += 100.0  # row 0: every one of its 50 best in the first two chunks
+    logits[1, -10:] += 100.0  # row 1: its best in the partial last chunk
+    logits[2, ::3] = -math.inf
+    values, ids = top_k(logits, 50)
+    expected_values, expected_ids = torch.topk(logits, 50, dim=1)
+    assert torch.equal(values, expected_values)
+    assert torch.equal(ids, expected_ids)
 
 
 def test_each_candidate_stops_at_its_own_eos(hf_model: GPT2LMHeadModel) -> None:

@@ -491,7 +491,9 @@ def sample_tokens(
             finished = torch.zeros(n, dtype=torch.bool)
             made = 0
             for step in range(steps):
-                processed = logits.clone()
+                # The penalty works in place: on a copy where the raw logits are still needed
+                # (scores) or are the prompt's row expanded to n rows (the first step).
+                processed = logits.clone() if scored or step == 0 else logits
                 if sampling.repetition_penalty != 1.0:
                     so_far = seen[:, : len(prompt_ids) + step]
                     penalize_repeats(processed, so_far, sampling.repetition_penalty)
