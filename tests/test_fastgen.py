@@ -114,7 +114,8 @@ def test_packed_weights_stay_close_and_keep_the_eval_loss(
 
 def test_the_int8_head_runs_on_onednn_and_matches_fp32(hf_model: GPT2LMHeadModel) -> None:
     # The loss test above covers the int8 decoder as shipped: its LM head on oneDNN's kernel
-    # (fbgemm's is compute-bound there), its blocks on fbgemm's.
+    # (fbgemm's is compute-bound there), its blocks on fbgemm's, and (on CPUs with bf16
+    # arithmetic, KV_BF16) its keys and values in bf16.
     assert onednn_int8_available()
     decoder = FastGPT2(hf_model, precision="int8")
     assert decoder.head.onednn is not None
