@@ -72,8 +72,8 @@ PRECISIONS = ("fp32", "fp16", "int8")
 PRECISION = "int8"
 # The int8 matmuls that use oneDNN's kernel instead of fbgemm's (see _OneDnnInt8): only the LM
 # head, where fbgemm is compute-bound at 8 rows (~9 ms against ~2.5). In the blocks both kernels
-# run alike (768 x 2304 at 8 rows: 0.12 ms against 0.13), and oneDNN's fused GELU on the MLP's
-# first matmul gave no step time measurably above the noise of a shared machine.
+# run alike in isolation (768 x 2304 at 8 rows: 0.12 ms against 0.13), and whole decoding steps
+# with every matmul (and the fused GELU) on oneDNN were slower (46 ms against 39, same process).
 ONEDNN_LINEARS = frozenset({"head"})
 
 # GPT-2's "gelu_new" is the tanh approximation of GELU.
@@ -118,12 +118,9 @@ class _Linear:
             self.nbytes = weight.numel() * 4 + self.bias.numel() * 4
         # nbytes: what one call reads (packed copies are opaque; fbgemm's padding not counted).
 
-    def __call__(self, x: torch.Tensor, gelu: str | None = None) -> torch.Tensor:
-        """x @ W + b, then GELU (approximation `gelu`: "tanh" or "none") when given."""
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.onednn is not None:
-            return self.onednn(x, self.bias, gelu)
-        if gelu is not None:
-            return F.gelu(self(x), approximate=gelu)
+            return self.onednn(x, self.bias)
         if self.int8 is not None:
             # reduce_range: 7-bit inputs. AVX2's u8 x s8 multiply adds pairs into int16, which
             # saturates with full 8-bit inputs (all-ones 8x8 gives 4.05 instead of 8).
@@ -176,12 +173,11 @@ class _OneDnnInt8:
         self.zero_points = torch.zeros(weight.shape[0], dtype=torch.long)
         self.packed = torch.ops.onednn.qlinear_prepack(rows, None)
 
-    def __call__(self, x: torch.Tensor, bias: torch.Tensor, gelu: str | None) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # quantized tensors: see _pack_int8
             quantized = torch.quantize_per_tensor_dynamic(x, torch.quint8, not _HAS_VNNI)
         scale, zero_point = quantized.q_scale(), quantized.q_zero_point()
-        post = ("none", "") if gelu is None else ("gelu", gelu)
         return torch.ops.onednn.qlinear_pointwise(
             quantized.int_repr(),
             scale,
@@ -193,9 +189,9 @@ class _OneDnnInt8:
             1.0,
             0,
             torch.float32,
-            post[0],
+            "none",
             [],
-            post[1],
+            "",
         )
 
 
@@ -207,7 +203,7 @@ def onednn_int8_available() -> bool:
     """Whether this torch build runs oneDNN's int8 linear (x86 builds with mkldnn do)."""
     try:
         linear = _OneDnnInt8(torch.ones(8, 8))
-        out = linear(torch.ones(1, 8), torch.zeros(8), None)
+        out = linear(torch.ones(1, 8), torch.zeros(8))
     except (RuntimeError, AttributeError, NotImplementedError):
         return False
     return bool(torch.allclose(out, torch.full((1, 8), 8.0), rtol=0.02))
@@ -410,7 +406,7 @@ class FastGPT2:
             attn = attn.transpose(1, 2).reshape(rows * t, d).float()
             x = x + blk.proj(attn)
             h = F.layer_norm(x, (d,), blk.ln2_w, blk.ln2_b, self.eps)
-            h = blk.fc(h, gelu=self.gelu)
+            h = _gelu(blk.fc(h), self.gelu)
             x = x + blk.out(h)
         self.length = end
         return x
@@ -460,6 +456,20 @@ class FastGPT2:
             return torch.cat(rows)
         finally:
             self.release()
+
+
+# tanh-GELU as x * sigmoid(2z), z = sqrt(2/pi) * (x + 0.044715 x^3): the same function, since
+# (1 + tanh z) / 2 = sigmoid(2z). torch's tanh-approximate F.gelu is not vectorised on this CPU
+# build (8 x 3072: ~77 us); these five in-place passes take ~38 (12 layers: ~0.5 ms a step).
+_GELU_LINEAR = 2 * math.sqrt(2 / math.pi)
+_GELU_CUBIC = _GELU_LINEAR * 0.044715
+
+
+def _gelu(x: torch.Tensor, approximate: str) -> torch.Tensor:
+    """GELU of x (consumed: computed in place), exact ("none") or tanh-approximated."""
+    if approximate != "tanh":
+        return F.gelu(x)
+    return x.square().mul_(_GELU_CUBIC).add_(_GELU_LINEAR).mul_(x).sigmoid_().mul_(x)
 
 
 @dataclass
