@@ -33,6 +33,7 @@ from bot.generation.fast import (
     UnsupportedModel,
     fp16_kernels_available,
     int8_kernels_available,
+    onednn_int8_available,
     sample_tokens,
 )
 from bot.generation.sampling import (
@@ -40,6 +41,7 @@ from bot.generation.sampling import (
     nucleus_threshold,
     penalize_repeats,
     token_distribution,
+    top_k,
 )
 from tests.fixtures_model import synthetic_tweets
 
@@ -110,6 +112,26 @@ def test_packed_weights_stay_close_and_keep_the_eval_loss(
     assert abs(packed_loss - fp32_loss) / fp32_loss < 0.02
 
 
+def test_the_int8_head_runs_on_onednn_and_matches_fp32(hf_model: GPT2LMHeadModel) -> None:
+    # The loss test above covers the int8 decoder as shipped: its LM head on oneDNN's kernel
+    # (fbgemm's is compute-bound there), its blocks on fbgemm's, and (on CPUs with bf16
+    # arithmetic, KV_BF16) its keys and values in bf16.
+    assert onednn_int8_available()
+    decoder = FastGPT2(hf_model, precision="int8")
+    assert decoder.head.onednn is not None
+    assert all(b.qkv.int8 is not None and b.qkv.onednn is None for b in decoder.blocks)
+    torch.manual_seed(3)
+    hidden = torch.randn(8, decoder.d)
+    with torch.inference_mode():
+        ours = decoder.head(hidden)
+    exact = hidden @ hf_model.lm_head.weight.detach().t()
+    # Per-tensor uint8 inputs and per-row int8 weights: errors of a few hundredths of the
+    # logits' spread, never more (a wrong scale or zero point would be off by whole units).
+    spread = float(exact.std())
+    assert float((ours - exact).abs().max()) < 0.1 * spread
+    assert torch.equal(ours.argmax(dim=1), exact.argmax(dim=1)) or spread == 0
+
+
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_greedy_decoding_gives_transformers_tokens(
     hf_model: GPT2LMHeadModel, token_ids: list[int], precision: str
@@ -158,6 +180,23 @@ def test_sampling_distribution_is_transformers(sampling: Sampling) -> None:
     ):
         scores = warper(seen, scores)
     torch.testing.assert_close(ours, scores.softmax(dim=1), atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("vocab", [50257, 6400, 300])
+@pytest.mark.parametrize("spread", [0.1, 3.0, 30.0])
+def test_chunked_top_k_is_torch_topk(vocab: int, spread: float) -> None:
+    # 50,257: GPT-2 (a partial last chunk); 6,400: whole chunks only; 300: too few chunks,
+    # torch.topk itself. Peaked rows put the best logits in one chunk; masked (-inf) tokens
+    # such as a held-back EOS must not count.
+    generator = torch.Generator().manual_seed(int(spread * 10) + vocab)
+    logits = torch.randn(8, vocab, generator=generator) * spread
+    logits[0, :70] += 100.0  # row 0: every one of its 50 best in the first two chunks
+    logits[1, -10:] += 100.0  # row 1: its best in the partial last chunk
+    logits[2, ::3] = -math.inf
+    values, ids = top_k(logits, 50)
+    expected_values, expected_ids = torch.topk(logits, 50, dim=1)
+    assert torch.equal(values, expected_values)
+    assert torch.equal(ids, expected_ids)
 
 
 def test_each_candidate_stops_at_its_own_eos(hf_model: GPT2LMHeadModel) -> None:

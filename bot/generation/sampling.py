@@ -23,6 +23,8 @@ import torch
 from bot.config import GenerationSection
 from bot.errors import UsageError
 
+# Chunk length of top_k's bound on the k-th best logit (see top_k).
+TOP_K_CHUNK = 64
 # Histogram resolution of nucleus_threshold: the vocabulary's logits are binned over their
 # range into this many bins, and only the bin where the mass crosses top_p is sorted.
 NUCLEUS_BINS = 1024
@@ -78,9 +80,10 @@ def token_distribution(
     warpers, as (probabilities, token ids), both (rows, k): tokens outside the k have
     probability 0 after top-k anyway, so top-p and the draw only need these k. Without a
     top-k this sorts the whole vocabulary (the reference; `choose_tokens` avoids it)."""
-    logits = logits / sampling.temperature
     k = min(max(sampling.top_k, 1), logits.shape[1]) if sampling.top_k > 0 else logits.shape[1]
-    values, ids = torch.topk(logits, k, dim=1)  # sorted descending
+    # The temperature divides the k values only: dividing by a positive number keeps the order.
+    values, ids = top_k(logits, k)
+    values = values / sampling.temperature
     if sampling.top_p < 1.0:
         # As TopPLogitsWarper: drop the low tail whose total mass is <= 1 - top_p, always
         # keeping the best token.
@@ -89,6 +92,32 @@ def token_distribution(
         drop[:, 0] = False
         values = values.masked_fill(drop, -math.inf)
     return values.softmax(dim=1), ids
+
+
+def top_k(logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`torch.topk(logits, k, dim=1)` (values sorted descending, and their ids), cheaper on a
+    large vocabulary. Split each row into chunks of TOP_K_CHUNK logits: a logit among the k
+    best of its row lies in one of the k chunks with the largest maxima (k logits of other
+    chunks would each be above it), so only those k chunks are ranked (for GPT-2 at k = 50:
+    3,200 logits of 50,257). torch.topk on the whole vocabulary: ~1.1 ms a step for 8 rows.
+    """
+    rows, vocab = logits.shape
+    whole = vocab // TOP_K_CHUNK
+    if whole < 4 * k or not logits.is_contiguous():
+        return torch.topk(logits, k, dim=1)
+    usable = whole * TOP_K_CHUNK
+    chunks = logits[:, :usable].view(rows, whole, TOP_K_CHUNK)
+    best_chunks = chunks.amax(dim=2).topk(k, dim=1).indices  # (rows, k)
+    gathered = chunks.gather(1, best_chunks.unsqueeze(2).expand(-1, -1, TOP_K_CHUNK))
+    offsets = torch.arange(TOP_K_CHUNK)
+    ids = (best_chunks.unsqueeze(2) * TOP_K_CHUNK + offsets).view(rows, -1)
+    candidates = gathered.view(rows, -1)
+    if vocab > usable:  # the last, partial chunk always competes
+        candidates = torch.cat([candidates, logits[:, usable:]], dim=1)
+        tail = torch.arange(usable, vocab).expand(rows, -1)
+        ids = torch.cat([ids, tail], dim=1)
+    values, picked = candidates.topk(k, dim=1)
+    return values, ids.gather(1, picked)
 
 
 def nucleus_threshold(logits: torch.Tensor, top_p: float) -> torch.Tensor:
