@@ -109,95 +109,20 @@ def init(directory: Path) -> None:
 @cli.command()
 @pass_app
 def health(app: AppContext) -> None:
-    """Exit 0 while the running daemon's heartbeat is fresh, 1 otherwise (for HEALTHCHECK)."""
+    """Exit 0 while the daemon's heartbeat is fresh and no job keeps failing, else 1 with the
+    reason (for HEALTHCHECK)."""
     config = app.config
     if not config.db_path.exists():
         raise BotError(f"unhealthy: no database at {config.db_path}")
-    beat = app.store().last_heartbeat()
-    if beat is None:
-        raise BotError("unhealthy: the daemon has never recorded a heartbeat")
-    # Three missed beats before we call it dead: one slow job must not restart the container.
-    allowed = timedelta(seconds=max(3 * config.schedule.heartbeat_every, 10))
-    age = utcnow() - beat
-    if age > allowed:
-        raise BotError(f"unhealthy: last heartbeat {int(age.total_seconds())}s ago")
-    from bot.scheduler import job_failures
+    from bot.daemon.report import health_problem
 
-    for entry in job_failures(app.store()):
-        if entry.failing:
-            raise BotError(
-                f"unhealthy: job {entry.job} failed {entry.failures} times in a row "
-                f"(last: {entry.last_error})"
-            )
-    click.echo(f"healthy: last heartbeat {int(age.total_seconds())}s ago")
-
-
-# The outbox columns `status --json` shows for each recent row (and `tweet_id`, see below).
-_STATUS_FIELDS = (
-    "id",
-    "network",
-    "kind",
-    "dry_run",
-    "status",
-    "text",
-    "reason",
-    "remote_id",
-    "created_at",
-)
-
-
-def status_report(store: Store, config: Config, limit: int = 10) -> dict[str, Any]:
-    """What `status` shows: recent outbox rows, model, next job times, budget, heartbeat.
-
-    The budget is the one the daemon last ran under: the dry run's own, or the live one.
-    """
-    from bot.daemon.policy import budget
-
-    current = store.current_model()
+    store = app.store()
+    problem = health_problem(store, config)
+    if problem is not None:
+        raise BotError(f"unhealthy: {problem}")
     beat = store.last_heartbeat()
-    # What the daemon last ran as (`run --dry-run` overrides the file), else the file.
-    dry_run = store.get_state("dry_run", str(config.bot.dry_run).lower()) == "true"
-    now = utcnow()
-    networks = config.bot.networks
-    # `budget` is the first network's (the X-era key); `networks` has every network's own.
-    spent = budget(store, config, now, network=networks[0], dry_run=dry_run)
-    per_network = {}
-    for network in networks:
-        used = budget(store, config, now, network=network, dry_run=dry_run)
-        per_network[network] = {
-            "today": used.today,
-            "posts_per_day": used.per_day,
-            "this_month": used.this_month,
-            "posts_per_month": used.per_month,
-        }
-    from bot.scheduler import job_failures
-
-    return {
-        "bot": config.bot.name,
-        "dry_run": dry_run,
-        "model_version": current.version if current else None,
-        "heartbeat": beat.isoformat() if beat else None,
-        "next_runs": store.next_runs(),
-        "failing_jobs": [
-            {"job": f.job, "failures": f.failures, "last_error": f.last_error, "since": f.since}
-            for f in job_failures(store)
-        ],
-        "budget": {
-            "today": spent.today,
-            "posts_per_day": spent.per_day,
-            "this_month": spent.this_month,
-            "posts_per_month": spent.per_month,
-        },
-        "networks": per_network,
-        "recent": [
-            {
-                **{k: row.to_dict()[k] for k in _STATUS_FIELDS},
-                # The X-era name of remote_id, kept for scripts that read it.
-                "tweet_id": row.remote_id,
-            }
-            for row in store.posts(limit=limit)
-        ],
-    }
+    age = utcnow() - beat if beat else timedelta(0)
+    click.echo(f"healthy: last heartbeat {int(age.total_seconds())}s ago")
 
 
 @cli.command()
@@ -206,6 +131,8 @@ def status_report(store: Store, config: Config, limit: int = 10) -> dict[str, An
 @pass_app
 def status(app: AppContext, as_json: bool, limit: int) -> None:
     """Show recent posts, replies and skips, the current model, next job times and budget."""
+    from bot.daemon.report import status_report
+
     report = status_report(app.store(), app.config, limit)
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))

@@ -4,6 +4,7 @@ every page and its JSON twin, and the review actions, over a real SQLite file.""
 from __future__ import annotations
 
 import hmac
+import json
 import os
 import re
 import subprocess
@@ -386,6 +387,37 @@ def test_overview_shows_health_budget_next_jobs_and_model(
     page = app_client.get("/").text
     assert "daemon alive" in page and 'value="0.4"' in page and "v7" in page
     assert "1 awaiting review" in page
+
+
+def test_overview_shows_a_failing_job_and_each_networks_budget(tmp_path: Path) -> None:
+    config = make_config(
+        tmp_path, bot={"networks": ["x", "mastodon"]}, limits={"posts_per_day": 10}
+    )
+    store = Store(config.db_path)
+    store.beat()
+    store.set_state("dry_run", "false")
+    store.add_post("post", "on x")
+    store.add_post("post", "on mastodon", network="mastodon")
+    store.add_post("post", "again on mastodon", network="mastodon")
+    failure = {"failures": 3, "last_error": "Unavailable: X is down", "since": iso(utcnow())}
+    store.set_state("job_failures:mentions", json.dumps(failure))
+    store.close()
+    console = Console(config, TOKEN, throttle=LoginThrottle(clock=Clock()))
+    with TestClient(create_app(console), base_url="http://127.0.0.1") as client:
+        sign_in(client)
+        data = client.get("/index.json").json()
+        page = client.get("/").text
+    # The same judgement as `tweetbot health`: a fresh heartbeat, but a job keeps failing.
+    assert data["health"]["fresh"] is True
+    assert data["health"]["problem"] == (
+        "job mentions failed 3 times in a row (last: Unavailable: X is down)"
+    )
+    assert "unhealthy: job mentions failed 3 times" in page
+    assert {n: g["today"]["used"] for n, g in data["networks"].items()} == {
+        "x": 1,
+        "mastodon": 2,
+    }
+    assert "<h3>mastodon</h3>" in page
 
 
 def test_outbox_shows_every_row_with_status_and_reason(

@@ -22,17 +22,29 @@ def _gauge(used: int, limit: int) -> dict[str, Any]:
 
 
 def overview(store: Store, config: Config) -> dict[str, Any]:
-    """`/`: health (heartbeat), budget gauges, next job times, the current model."""
-    from bot.daemon.policy import budget
+    """`/`: health (heartbeat and failing jobs, as `tweetbot health` judges them), budget
+    gauges per network, next job times, the current model."""
+    from bot.daemon.report import (
+        health_problem,
+        heartbeat_allowance,
+        last_mode_dry_run,
+        network_budgets,
+    )
+    from bot.scheduler import job_failures
 
     now = utcnow()
     beat = store.last_heartbeat()
-    # The same allowance as `tweetbot health`: three missed beats before it is called stale.
-    allowed = max(3 * config.schedule.heartbeat_every, 10)
     age = (now - beat).total_seconds() if beat else None
+    allowed = heartbeat_allowance(config).total_seconds()
     # The budget the daemon last ran under: a dry run has its own, apart from the live one.
-    dry_run = store.get_state("dry_run", str(config.bot.dry_run).lower()) == "true"
-    spent = budget(store, config, now, dry_run=dry_run)
+    dry_run = last_mode_dry_run(store, config)
+    budgets = {
+        network: {
+            "today": _gauge(spent.today, spent.per_day),
+            "this_month": _gauge(spent.this_month, spent.per_month),
+        }
+        for network, spent in network_budgets(store, config, now, dry_run=dry_run).items()
+    }
     current = store.current_model()
     counts = console.count_by_status(store)
     return {
@@ -43,11 +55,15 @@ def overview(store: Store, config: Config) -> dict[str, Any]:
             "heartbeat": beat.isoformat() if beat else None,
             "age_s": round(age) if age is not None else None,
             "fresh": age is not None and age <= allowed,
+            "problem": health_problem(store, config, now),
         },
-        "budget": {
-            "today": _gauge(spent.today, spent.per_day),
-            "this_month": _gauge(spent.this_month, spent.per_month),
-        },
+        "failing_jobs": [
+            {"job": f.job, "failures": f.failures, "last_error": f.last_error}
+            for f in job_failures(store)
+        ],
+        # The first network's gauges (the X-era key); `networks` holds every network's own.
+        "budget": next(iter(budgets.values())),
+        "networks": budgets,
         "next_runs": store.next_runs(),
         "model": (
             {"version": current.version, "eval_loss": current.eval_loss} if current else None
