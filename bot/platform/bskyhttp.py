@@ -17,16 +17,8 @@ import httpx
 from atproto_client import exceptions as atp
 from atproto_client.models.common import XrpcError
 
-from bot.platform.base import (
-    AuthError,
-    BadResponse,
-    Forbidden,
-    InvalidRequest,
-    NotFound,
-    PlatformError,
-    RateLimited,
-    Unavailable,
-)
+from bot.platform.base import AuthError, BadResponse, PlatformError, Unavailable
+from bot.platform.httperrors import did_not_answer, error_for_status, rate_limited
 from bot.platform.xhttp import WriteRefused
 
 # XRPC error names that mean the session or the password is wrong, not the request.
@@ -101,11 +93,9 @@ def error_for_atproto(exc: BaseException, where: str, timeout: float) -> Platfor
     if isinstance(exc, PlatformError):
         return exc
     if isinstance(exc, atp.RateLimitExceededError):
-        reset_at = _reset_at(exc)
-        until = f"until {reset_at:%Y-%m-%d %H:%M:%S} UTC" if reset_at else "(no reset time given)"
-        return RateLimited(f"{where}: rate limited by Bluesky {until}", reset_at)
+        return rate_limited("Bluesky", where, _reset_at(exc))
     if isinstance(exc, atp.InvokeTimeoutError | httpx.TimeoutException):
-        return Unavailable(f"{where}: Bluesky did not answer within {timeout:g}s")
+        return did_not_answer("Bluesky", where, timeout)
     if isinstance(exc, atp.RequestErrorBase):
         return _for_status(exc, where)
     if isinstance(exc, httpx.HTTPError):
@@ -127,23 +117,17 @@ def _for_status(exc: atp.RequestErrorBase, where: str) -> PlatformError:
         return Unavailable(f"{where}: connection to Bluesky failed ({cause or type(exc).__name__})")
     status = response.status_code
     name = xrpc_error_name(exc)
-    what = describe_error(exc)
-    if status == 401 or name in _AUTH_ERRORS:
-        return AuthError(
-            f"{where}: Bluesky rejected the credentials ({status} {what}); check [bluesky] "
-            "handle and BLUESKY_APP_PASSWORD"
-        )
-    if status == 403:
-        return Forbidden(f"{where}: Bluesky refused the request (403 {what})")
-    if name == "RecordNotFound" or status == 404:
-        return NotFound(f"{where}: not found ({status} {what})")
-    if status >= 500:
-        # Includes the bare 500 a duplicate record key gets: whether the post exists cannot be
-        # told from the answer, so the caller reconciles with getRecord.
-        return Unavailable(f"{where}: Bluesky is unavailable ({status} {what})")
-    if 400 <= status < 500:
-        return InvalidRequest(f"{where}: Bluesky rejected the request ({status} {what})")
-    return BadResponse(f"{where}: unexpected answer from Bluesky ({status} {what})")
+    # A bare 500 (what a duplicate record key gets) is Unavailable: whether the post exists
+    # cannot be told from the answer, so the caller reconciles with getRecord.
+    return error_for_status(
+        "Bluesky",
+        status,
+        describe_error(exc),
+        where,
+        auth_hint="check [bluesky] handle and BLUESKY_APP_PASSWORD",
+        auth=name in _AUTH_ERRORS,
+        not_found=name == "RecordNotFound",
+    )
 
 
 def json_object(content: Any, where: str) -> dict[str, Any]:

@@ -19,16 +19,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bot.platform.base import (
-    AuthError,
-    BadResponse,
-    Forbidden,
-    InvalidRequest,
-    NotFound,
-    PlatformError,
-    RateLimited,
-    Unavailable,
-)
+from bot.platform.base import BadResponse, PlatformError
+from bot.platform.httperrors import error_for_request_exception, error_for_status, rate_limited
 from bot.platform.xhttp import WriteRefused, describe_body
 
 
@@ -83,36 +75,24 @@ def mastodon_error(
                 f"{describe_body(body, content_type)} instead of JSON"
             )
         return None
-    what = _error_text(body, content_type)
     if status == 429:
-        reset_at = parse_mastodon_reset(headers)
-        until = f"until {reset_at:%Y-%m-%d %H:%M:%S} UTC" if reset_at else "(no reset time given)"
-        return RateLimited(f"{where}: rate limited by Mastodon {until}", reset_at)
-    if status == 401:
-        return AuthError(
-            f"{where}: Mastodon rejected the token (401 {what}); check MASTODON_ACCESS_TOKEN"
-        )
-    if status == 403:
-        return Forbidden(f"{where}: Mastodon refused the request (403 {what})")
-    if status == 404:
-        return NotFound(f"{where}: not found (404 {what})")
-    if 400 <= status < 500:
-        # 422 is Mastodon's "validation failed" (too long, a reply to a deleted status...).
-        return InvalidRequest(f"{where}: Mastodon rejected the request ({status} {what})")
-    if status >= 500:
-        return Unavailable(f"{where}: Mastodon is unavailable ({status} {what})")
-    return BadResponse(f"{where}: unexpected answer from Mastodon ({status} {what})")
+        return rate_limited("Mastodon", where, parse_mastodon_reset(headers))
+    what = _error_text(body, content_type)
+    # A 422 lands in InvalidRequest: Mastodon's "validation failed" (too long, a reply to a
+    # deleted status...).
+    return error_for_status(
+        "Mastodon",
+        status,
+        what,
+        where,
+        rejected="the token",
+        auth_hint="check MASTODON_ACCESS_TOKEN",
+    )
 
 
 def error_for_requests(exc: BaseException, where: str, timeout: float) -> PlatformError:
     """The error a failed HTTP exchange means (timeouts, dropped connections...)."""
-    if isinstance(exc, PlatformError):
-        return exc
-    if isinstance(exc, requests.Timeout):
-        return Unavailable(f"{where}: Mastodon did not answer within {timeout:g}s")
-    if isinstance(exc, requests.RequestException):
-        return Unavailable(f"{where}: connection to Mastodon failed ({type(exc).__name__})")
-    return BadResponse(f"{where}: unexpected failure talking to Mastodon ({type(exc).__name__})")
+    return error_for_request_exception("Mastodon", exc, where, timeout, type_only=True)
 
 
 class MastodonSession(requests.Session):

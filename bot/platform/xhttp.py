@@ -18,17 +18,8 @@ from typing import Any
 import requests
 
 from bot.logging import get_logger
-from bot.platform.base import (
-    AuthError,
-    BadResponse,
-    DuplicateContent,
-    Forbidden,
-    InvalidRequest,
-    NotFound,
-    PlatformError,
-    RateLimited,
-    Unavailable,
-)
+from bot.platform.base import BadResponse, DuplicateContent, PlatformError
+from bot.platform.httperrors import error_for_request_exception, error_for_status, rate_limited
 
 log = get_logger(__name__)
 
@@ -110,47 +101,28 @@ def error_for_response(
         if not isinstance(parsed, dict):
             return BadResponse(f"{where}: X answered {status} with JSON that is not an object")
         return None
-    what = describe_body(body, content_type)
     if status == 429:
-        reset_at = parse_reset(headers.get("x-rate-limit-reset"))
-        until = f"until {reset_at:%Y-%m-%d %H:%M:%S} UTC" if reset_at else "(no reset time given)"
-        return RateLimited(f"{where}: rate limited by X {until}", reset_at)
-    if status == 401:
-        return AuthError(
-            f"{where}: X rejected the credentials (401 {what}); check the TWITTER_* variables"
-        )
-    if status == 403:
+        return rate_limited("X", where, parse_reset(headers.get("x-rate-limit-reset")))
+    what = describe_body(body, content_type)
+
+    def duplicate(what: str) -> PlatformError | None:
         if _DUPLICATE_MARKER in what.lower():
             return DuplicateContent(f"{where}: X refused a duplicate tweet ({what})")
-        return Forbidden(f"{where}: X refused the request (403 {what})")
-    if status == 404:
-        return NotFound(f"{where}: not found (404 {what})")
-    if 400 <= status < 500:
-        return InvalidRequest(f"{where}: X rejected the request ({status} {what})")
-    if status >= 500:
-        return Unavailable(f"{where}: X is unavailable ({status} {what})")
-    return BadResponse(f"{where}: unexpected answer from X ({status} {what})")
+        return None
+
+    return error_for_status(
+        "X",
+        status,
+        what,
+        where,
+        auth_hint="check the TWITTER_* variables",
+        refine_403=duplicate,
+    )
 
 
 def error_for_exception(exc: BaseException, where: str, timeout: float) -> PlatformError:
     """The error a failed HTTP exchange means (timeouts, resets, refused connections...)."""
-    if isinstance(exc, PlatformError):
-        return exc
-    if isinstance(exc, requests.Timeout):
-        return Unavailable(f"{where}: X did not answer within {timeout:g}s")
-    if isinstance(exc, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
-        return Unavailable(f"{where}: connection to X failed ({_short(exc)})")
-    if isinstance(exc, requests.exceptions.ContentDecodingError):
-        return BadResponse(f"{where}: X sent a body that cannot be decoded ({_short(exc)})")
-    if isinstance(exc, requests.RequestException):
-        return Unavailable(f"{where}: request to X failed ({_short(exc)})")
-    return BadResponse(f"{where}: unexpected failure talking to X ({type(exc).__name__}: {exc})")
-
-
-def _short(exc: BaseException) -> str:
-    # urllib3 nests its reasons deeply; the innermost line is the one a person can act on.
-    text = str(exc).strip() or type(exc).__name__
-    return text if len(text) <= 160 else text[:157] + "..."
+    return error_for_request_exception("X", exc, where, timeout)
 
 
 class XSession(requests.Session):

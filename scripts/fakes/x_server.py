@@ -7,7 +7,6 @@ printing `listening on http://127.0.0.1:PORT` once it accepts connections.
 
 from __future__ import annotations
 
-import argparse
 import json
 import socket
 import threading
@@ -16,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from scripts.fakes.serve import fake_parser, serve_until_interrupted
 from scripts.fakes.x_control import XControl
 from scripts.fakes.x_state import ApiError, RecordedRequest
 
@@ -239,23 +239,16 @@ class FakeXHandler(BaseHTTPRequestHandler):
 
 def main(argv: list[str] | None = None) -> None:
     """Run the fake standalone until interrupted (for daemon subprocess tests and demos)."""
-    parser = argparse.ArgumentParser(prog="python -m scripts.fakes.x_server", description=__doc__)
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser = fake_parser(
+        "python -m scripts.fakes.x_server", description=__doc__, port_help="0 picks a free port"
+    )
     parser.add_argument("--state", help="JSON scene to load (see FakeX.load_state)")
     args = parser.parse_args(argv)
     fake = FakeX()
     if args.state:
         with open(args.state, encoding="utf-8") as handle:
             fake.load_state(json.load(handle))
-    fake.start(args.port)
-    print(f"listening on {fake.base_url}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
+    serve_until_interrupted(fake, args.port)
 
 
 if __name__ == "__main__":

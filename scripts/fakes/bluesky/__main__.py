@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
-import time
-
 from scripts.fakes.bluesky.server import FakePds
+from scripts.fakes.serve import fake_parser, serve_until_interrupted
 
 
 def main() -> None:
     """Serve the fake PDS; print `listening on URL` once it accepts connections."""
-    parser = argparse.ArgumentParser(prog="python -m scripts.fakes.bluesky")
-    parser.add_argument("--port", type=int, default=0)
+    parser = fake_parser("python -m scripts.fakes.bluesky")
     parser.add_argument("--handle", default="tweetbot.test")
     parser.add_argument("--password", default="app-pass-1234")
     args = parser.parse_args()
-    fake = FakePds(args.handle, args.password)
-    fake.start(args.port)
-    print(f"listening on {fake.base_url}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
+    serve_until_interrupted(FakePds(args.handle, args.password), args.port)
 
 
 if __name__ == "__main__":

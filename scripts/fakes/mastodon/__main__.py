@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
-import time
-
 from scripts.fakes.mastodon.server import FakeMastodon
+from scripts.fakes.serve import fake_parser, serve_until_interrupted
 
 
 def main() -> None:
     """Serve the fake instance; print `listening on URL` once it accepts connections."""
-    parser = argparse.ArgumentParser(prog="python -m scripts.fakes.mastodon")
-    parser.add_argument("--port", type=int, default=0)
+    parser = fake_parser("python -m scripts.fakes.mastodon")
     parser.add_argument("--username", default="tweetbot")
     parser.add_argument("--token", default="masto-token-1234")
     args = parser.parse_args()
-    fake = FakeMastodon(args.username, args.token)
-    fake.start(args.port)
-    print(f"listening on {fake.base_url}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
+    serve_until_interrupted(FakeMastodon(args.username, args.token), args.port)
 
 
 if __name__ == "__main__":
