@@ -387,8 +387,15 @@ class DaemonScheduler:
         self.request_stop()
         deadline = time.monotonic() + self.stop_grace
         if self.scheduler.running:
-            # Not wait=True: that waits for a stuck job forever. A booking that fires from now
-            # on finds the stop set and does nothing.
+            with self._lock:
+                # Bookings go first. APScheduler 3.11's shutdown() marks itself stopped before
+                # it takes its job-store lock, so a due booking it is processing in that instant
+                # fails to remove itself (JobLookupError in its thread). remove_all_jobs() waits
+                # for that processing to end, and with no bookings left there is none to race;
+                # under our lock, and with the stop set, no run can book a new one.
+                self.scheduler.remove_all_jobs()
+                self._booked.clear()
+            # Not wait=True: that waits for a stuck job forever.
             self.scheduler.shutdown(wait=False)
         with self._idle:
             finished = self._idle.wait_for(
