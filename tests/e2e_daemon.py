@@ -41,6 +41,26 @@ rate_limit_backoff = "1s"
 """
 
 
+# The tiny model, small generations and caps no e2e test should hit: shared by every e2e home.
+MODEL_AND_POLICY = """[model]
+base = "scratch:tiny"
+device = "cpu"
+
+[generation]
+candidates = 4
+max_new_tokens = 24
+max_attempts = 4
+
+[replies]
+max_per_user_per_hour = 50
+max_thread_depth = 50
+
+[limits]
+posts_per_day = 1000
+posts_per_month = 10000
+"""
+
+
 def write_home(
     home: Path,
     base_url: str,
@@ -67,23 +87,7 @@ dry_run = false
 api_base_url = "{base_url}"
 timeout = "2s"
 
-[model]
-base = "scratch:tiny"
-device = "cpu"
-
-[generation]
-candidates = 4
-max_new_tokens = 24
-max_attempts = 4
-
-[replies]
-max_per_user_per_hour = 50
-max_thread_depth = 50
-
-[limits]
-posts_per_day = 1000
-posts_per_month = 10000
-{schedule}
+{MODEL_AND_POLICY}{schedule}
 {extra}
 """,
         encoding="utf-8",

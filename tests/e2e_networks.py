@@ -12,7 +12,7 @@ from bot.config import load_config
 from bot.store import Store
 from scripts.fakes.bluesky import FakePds
 from scripts.fakes.mastodon import FakeMastodon
-from tests.e2e_daemon import FAST_SCHEDULE, child_env
+from tests.e2e_daemon import FAST_SCHEDULE, MODEL_AND_POLICY, child_env
 from tests.fixtures_networks import BSKY_HANDLE, BSKY_PASSWORD, MASTO_TOKEN
 
 NETWORK_SECRETS = {"BLUESKY_APP_PASSWORD": BSKY_PASSWORD, "MASTODON_ACCESS_TOKEN": MASTO_TOKEN}
@@ -44,23 +44,7 @@ dry_run = {str(dry_run).lower()}
 networks = ["{network}"]
 
 {section}
-[model]
-base = "scratch:tiny"
-device = "cpu"
-
-[generation]
-candidates = 4
-max_new_tokens = 24
-max_attempts = 4
-
-[replies]
-max_per_user_per_hour = 50
-max_thread_depth = 50
-
-[limits]
-posts_per_day = 1000
-posts_per_month = 10000
-{schedule}
+{MODEL_AND_POLICY}{schedule}
 """,
         encoding="utf-8",
     )
