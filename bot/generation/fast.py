@@ -70,22 +70,11 @@ PRECISIONS = ("fp32", "fp16", "int8")
 # the kernels). int8: ~2x faster per step than fp16 at 1 and 8 rows, eval loss within 2% of fp32
 # (tests/test_fastgen.py); "fp16" keeps logits within ~1e-3 of fp32.
 PRECISION = "int8"
-# Measured on 2 shared EPYC cores (GPT-2 124M, fp16 weights): one thread already reaches the
-# memory bandwidth (batch 1: 21.1 ms/step with one thread, 21.4 with two; n=8: 48 vs 47 ms),
-# while two threads stall on each other whenever another process takes a core (n=8 x 64
-# tokens: 17.5 s with two, 4.6 s with one, same load). More cores leave room for two.
-DECODING_THREADS = 1 if (os.cpu_count() or 1) <= 2 else 2
-# The int8 matmuls that use oneDNN's kernel instead of fbgemm's (see _OneDnnInt8). The LM head
-# always: fbgemm is compute-bound there at 8 rows (~9 ms against ~2.5). The blocks too when
-# decoding runs on one thread (measured on a 2-core Xeon with AMX, n = 8 x 64 tokens, GPT-2
-# 124M, alternating rounds: 1.72-1.88 s against 2.04-2.33 with fbgemm blocks): oneDNN streams
-# the weights faster (one 3072 x 9216 int8 matrix at 8 rows: 1.5 ms against 5.1), and its
-# post-ops fold the GELU and both residual adds into the matmuls, which pays for its higher
-# fixed cost per call (~33 us against ~24). On two threads fbgemm's blocks were faster (1.59 s
-# against 2.04): oneDNN splits these small calls across threads poorly.
-ONEDNN_LINEARS = frozenset(
-    {"head"} if DECODING_THREADS > 1 else {"head", "qkv", "proj", "fc", "out"}
-)
+# The int8 matmuls that use oneDNN's kernel instead of fbgemm's (see _OneDnnInt8): only the LM
+# head, where fbgemm is compute-bound at 8 rows (~9 ms against ~2.5). In the blocks both kernels
+# run alike in isolation (768 x 2304 at 8 rows: 0.12 ms against 0.13), and whole decoding steps
+# with every matmul (and the fused GELU) on oneDNN were slower (46 ms against 39, same process).
+ONEDNN_LINEARS = frozenset({"head"})
 
 # GPT-2's "gelu_new" is the tanh approximation of GELU.
 _TANH_GELU = {"gelu_new", "gelu_pytorch_tanh", "gelu_fast"}
@@ -114,11 +103,8 @@ class _Linear:
         self.packed: torch.Tensor | None = None
         self.int8: Any = None
         self.onednn: _OneDnnInt8 | None = None
-        self.onednn_bias: torch.Tensor | None = None
         if precision == "int8" and use_onednn:
             self.onednn = _OneDnnInt8(weight.detach().t())
-            # No bias at all where it is zero (the LM head): oneDNN skips the pass.
-            self.onednn_bias = self.bias if bool(self.bias.any()) else None
             self.nbytes = weight.numel() + weight.shape[1] * 4 + self.bias.numel() * 4
         elif precision == "int8":
             self.int8 = _pack_int8(weight.detach().t(), self.bias)
@@ -134,28 +120,15 @@ class _Linear:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.onednn is not None:
-            return self.onednn(x, self.onednn_bias)
+            return self.onednn(x, self.bias)
         if self.int8 is not None:
             # reduce_range: 7-bit inputs. AVX2's u8 x s8 multiply adds pairs into int16, which
             # saturates with full 8-bit inputs (all-ones 8x8 gives 4.05 instead of 8).
-            return torch.ops.quantized.linear_dynamic.default(x, self.int8, True)
+            return torch.ops.quantized.linear_dynamic(x, self.int8, True)
         if self.packed is not None:
             return torch.fbgemm_linear_fp16_weight(x, self.packed, self.bias)
         assert self.weight is not None
         return torch.addmm(self.bias, x, self.weight)
-
-    def gelu_of(self, x: torch.Tensor, approximate: str) -> torch.Tensor:
-        """GELU(x @ W + b), in one oneDNN call where this matmul runs there."""
-        if self.onednn is not None:
-            return self.onednn(x, self.onednn_bias, gelu=approximate)
-        return _gelu(self(x), approximate)
-
-    def add_to(self, residual: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """residual + x @ W + b; on oneDNN summed into `residual` (which must be ours to
-        overwrite) by the matmul itself."""
-        if self.onednn is not None:
-            return self.onednn(x, self.onednn_bias, into=residual)
-        return residual + self(x)
 
 
 def _pack_fp16(weight_out_in: torch.Tensor) -> torch.Tensor:
@@ -200,35 +173,25 @@ class _OneDnnInt8:
         self.zero_points = torch.zeros(weight.shape[0], dtype=torch.long)
         self.packed = torch.ops.onednn.qlinear_prepack(rows, None)
 
-    def __call__(
-        self,
-        x: torch.Tensor,
-        bias: torch.Tensor | None,
-        *,
-        gelu: str | None = None,
-        into: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """x @ W + bias; with `gelu` ("tanh" or "none": exact) its GELU; with `into`, summed
-        into that fp32 tensor in place (oneDNN's post-ops, so no extra pass over the output)."""
+    def __call__(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # quantized tensors: see _pack_int8
             quantized = torch.quantize_per_tensor_dynamic(x, torch.quint8, not _HAS_VNNI)
-        args = (
+        scale, zero_point = quantized.q_scale(), quantized.q_zero_point()
+        return torch.ops.onednn.qlinear_pointwise(
             quantized.int_repr(),
-            quantized.q_scale(),
-            quantized.q_zero_point(),
+            scale,
+            zero_point,
             self.packed,
             self.scales,
             self.zero_points,
-        )
-        # The overloads are named: resolving the packet costs ~11 us a call (49 calls a step).
-        if into is not None:
-            return torch.ops.onednn.qlinear_pointwise.binary(
-                *args, into, bias, 1.0, 0, torch.float32, 1.0, 0, "sum", 1.0, "none", [], ""
-            )
-        post, algorithm = ("gelu", gelu) if gelu is not None else ("none", "")
-        return torch.ops.onednn.qlinear_pointwise.default(
-            *args, bias, 1.0, 0, torch.float32, post, [], algorithm
+            bias,
+            1.0,
+            0,
+            torch.float32,
+            "none",
+            [],
+            "",
         )
 
 
@@ -441,11 +404,10 @@ class FastGPT2:
                 q, keys[:, :, :end], values[:, :, :end], attn_mask=mask
             )
             attn = attn.transpose(1, 2).reshape(rows * t, d).float()
-            # x is this call's own tensor (embeddings plus positions, then these sums), so
-            # oneDNN may add into it in place.
-            x = blk.proj.add_to(x, attn)
+            x = x + blk.proj(attn)
             h = F.layer_norm(x, (d,), blk.ln2_w, blk.ln2_b, self.eps)
-            x = blk.out.add_to(x, blk.fc.gelu_of(h, self.gelu))
+            h = _gelu(blk.fc(h), self.gelu)
+            x = x + blk.out(h)
         self.length = end
         return x
 
@@ -680,6 +642,13 @@ class FastBackend(TorchBackend):
         self.decoder = None
         super().close()
         _release_freed_memory()
+
+
+# Measured on 2 shared EPYC cores (GPT-2 124M, fp16 weights): one thread already reaches the
+# memory bandwidth (batch 1: 21.1 ms/step with one thread, 21.4 with two; n=8: 48 vs 47 ms),
+# while two threads stall on each other whenever another process takes a core (n=8 x 64
+# tokens: 17.5 s with two, 4.6 s with one, same load). More cores leave room for two.
+DECODING_THREADS = 1 if (os.cpu_count() or 1) <= 2 else 2
 
 
 @contextlib.contextmanager
