@@ -428,6 +428,31 @@ def test_the_histogram_nucleus_is_the_full_sort_nucleus(top_p: float, spread: fl
     assert not bool((ours & ~possible).any())
 
 
+@pytest.mark.parametrize("top_p", [0.5, 0.9])
+def test_nucleus_draws_over_a_large_vocabulary_follow_the_full_sort_distribution(
+    top_p: float,
+) -> None:
+    # Thousands of tokens over hundreds of bins: the draw mixes the bins before the crossing
+    # one (a bin by its mass, then a token by weight) with the crossing bin's own nucleus
+    # tokens. Group the nucleus, best first, into ten slices of about equal mass: each slice
+    # must be drawn as often as its mass says, and nothing outside the nucleus ever.
+    generator = torch.Generator().manual_seed(11)
+    logits = (torch.randn(1, 4000, generator=generator) * 2.5).repeat(8, 1)
+    logits[:, ::7] = -math.inf  # masked tokens in the mix
+    sampling = Sampling(temperature=1.0, top_p=top_p, top_k=0)
+    inside = _full_sort_nucleus(logits, top_p)[0]
+    probs = torch.where(inside, logits[0].double(), -math.inf).softmax(dim=0)
+    order = probs.argsort(descending=True)
+    slice_of = torch.empty(4000, dtype=torch.long)
+    slice_of[order] = (probs[order].cumsum(dim=0) * 10).clamp(max=9.999).long()
+    expected = torch.zeros(10, dtype=torch.float64).index_add_(0, slice_of, probs)
+    draws = torch.cat([choose_tokens(logits, sampling, generator) for _ in range(1250)])
+    assert bool(inside[draws].all())
+    counts = torch.bincount(slice_of[draws], minlength=10).double() / draws.numel()
+    # 10,000 draws: a slice's frequency has a standard error of at most 0.005.
+    torch.testing.assert_close(counts, expected, atol=0.02, rtol=0)
+
+
 def test_nucleus_only_sampling_draws_the_nucleus_distribution() -> None:
     logits = torch.tensor([[3.0, 2.5, 2.0, 0.0, -1.0, -math.inf, 1.0]]).repeat(4, 1)
     sampling = Sampling(temperature=0.8, top_p=0.9, top_k=0)
