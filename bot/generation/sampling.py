@@ -135,9 +135,8 @@ def nucleus_threshold(logits: torch.Tensor, top_p: float) -> torch.Tensor:
     every bin after it outside; only that one bin's logits are sorted.
     """
     bins = _Histogram(logits, top_p)
-    found = bins.tokens_in(bins.crossing)
-    edges = [bins.edge(row, ids) for row, ids in enumerate(found)]
-    return torch.stack([logits[row, edge[-1]] for row, edge in enumerate(edges)]).unsqueeze(1)
+    rows, ids, bin_of = bins.tokens_in(bins.crossing)
+    return bins.edge(rows, ids, bin_of)[0]
 
 
 class _Histogram:
@@ -148,11 +147,11 @@ class _Histogram:
     def __init__(self, logits: torch.Tensor, top_p: float) -> None:
         rows = logits.shape[0]
         self.logits = logits
-        best = logits.amax(dim=1, keepdim=True)
-        self.weights = logits.double().sub_(best.double()).exp_()  # -inf -> 0
+        self.best = logits.amax(dim=1, keepdim=True).double()
+        self.weights = logits.double().sub_(self.best).exp_()  # -inf -> 0
         # Distance below the best, capped (so -inf and the far tail share the last bin). Any
         # binning that keeps the order of the logits is exact: only the crossing bin is sorted.
-        below = (best - logits).clamp_(max=NUCLEUS_LOGIT_RANGE)
+        below = (self.best.float() - logits).clamp_(max=NUCLEUS_LOGIT_RANGE)
         scale = (NUCLEUS_BINS - 1) / below.amax(dim=1, keepdim=True).clamp_(min=1e-6)
         self.offset = (torch.arange(rows, dtype=torch.int32) * NUCLEUS_BINS).unsqueeze(1)
         self.bins = below.mul_(scale).add_(self.offset).to(torch.int32)
@@ -165,82 +164,91 @@ class _Histogram:
         crossing = (self.cumulative < self.budget).sum(dim=1, keepdim=True)
         self.crossing = crossing.clamp_(max=NUCLEUS_BINS - 1)
         # The mass of every bin before the crossing one: all inside the nucleus.
-        self.before = self.cumulative.gather(1, crossing) - self.mass.gather(1, crossing)
+        self.before = self.start_of(self.crossing)
 
-    def tokens_in(self, *row_bins: torch.Tensor) -> list[torch.Tensor]:
-        """Per row, the ids of its tokens in any of the given bins ((rows, 1) each, numbered
-        within the row): one pass over the vocabulary for all rows."""
+    def start_of(self, row_bins: torch.Tensor) -> torch.Tensor:
+        """The cumulative mass before each row's given bin, (rows, 1)."""
+        return self.cumulative.gather(1, row_bins) - self.mass.gather(1, row_bins)
+
+    def tokens_in(self, *row_bins: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The tokens of every row in any of the given bins ((rows, 1) each, numbered within
+        the row), found in one pass over the vocabulary: (row, token id, its bin) per token."""
         # int32 on both sides: a mixed comparison would copy the whole bins tensor to int64.
         wanted = self.bins == (row_bins[0] + self.offset).to(torch.int32)
         for other in row_bins[1:]:
             wanted |= self.bins == (other + self.offset).to(torch.int32)
         rows, ids = wanted.nonzero(as_tuple=True)
-        counts = torch.bincount(rows, minlength=self.bins.shape[0]).tolist()
-        return list(ids.split(counts))
+        return rows, ids, self.bins[rows, ids] - self.offset[rows, 0]
 
-    def edge(self, row: int, ids: torch.Tensor) -> torch.Tensor:
-        """The crossing bin's tokens inside the nucleus (`ids`: tokens including that bin's),
-        best first; ties with the last one kept are kept too, as `logits >= threshold` does."""
-        crossing = int(self.crossing[row])
-        ids = ids[self.bins[row, ids] == crossing + int(self.offset[row])]
-        values, order = self.logits[row, ids].sort(descending=True)
-        ids = ids[order]
-        weights = self.weights[row, ids]
-        better = self.before[row] + weights.cumsum(dim=0) - weights
-        kept = int(((better < self.budget[row]) & (weights > 0)).sum().clamp(min=1))
-        return ids[: int((values >= values[kept - 1]).sum())]
+    def edge(
+        self, rows: torch.Tensor, ids: torch.Tensor, bin_of: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """From found tokens, the crossing bin's: each row's threshold (rows, 1), and its
+        tokens best first with their weights, zero outside the nucleus (rows, width). Ties
+        with the threshold are inside, as `logits >= threshold` has them."""
+        on_edge = bin_of == self.crossing[rows, 0]
+        rows, ids = rows[on_edge], ids[on_edge]
+        values, ids = _by_row(rows, self.logits[rows, ids], ids, len(self.logits), -math.inf)
+        weights = values.double().sub_(self.best).exp_()
+        better = self.before + weights.cumsum(dim=1) - weights
+        kept = ((better < self.budget) & (weights > 0)).sum(dim=1, keepdim=True).clamp_(min=1)
+        threshold = values.gather(1, kept - 1)
+        return threshold, ids, weights.masked_fill_(values < threshold, 0.0)
+
+
+def _by_row(
+    rows: torch.Tensor, values: torch.Tensor, ids: torch.Tensor, count: int, fill: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat (row, value, id) entries as (count, width) tensors, one row each, best value first;
+    the rest of each row is `fill` (id 0)."""
+    order = values.argsort(descending=True, stable=True)
+    order = order[rows[order].argsort(stable=True)]
+    rows, values, ids = rows[order], values[order], ids[order]
+    counts = torch.bincount(rows, minlength=count)
+    width = max(int(counts.max()) if rows.numel() else 0, 1)
+    place = torch.arange(rows.numel()) - (counts.cumsum(dim=0) - counts)[rows]
+    grid = torch.full((count, width), fill, dtype=values.dtype)
+    grid[rows, place] = values
+    grid_ids = torch.zeros((count, width), dtype=torch.long)
+    grid_ids[rows, place] = ids
+    return grid, grid_ids
 
 
 def _draw_nucleus(
     logits: torch.Tensor, top_p: float, generator: torch.Generator | None
 ) -> torch.Tensor:
     """One token per row from softmax(logits) restricted to the top-p nucleus."""
+    count = logits.shape[0]
     if top_p >= 1.0:
         weights = logits.double().sub_(logits.amax(dim=1, keepdim=True).double()).exp_()
-        uniform = torch.rand(logits.shape[0], dtype=torch.float64, generator=generator)
-        return _inverse_cdf(weights, uniform)
+        uniform = torch.rand(count, 1, dtype=torch.float64, generator=generator)
+        return _at(weights, uniform * weights.sum(dim=1, keepdim=True)).squeeze(1)
     bins = _Histogram(logits, top_p)
     # A mixture, so that one pass finds every token the draw needs: with probability
     # before / (before + edge mass) a token of the bins before the crossing one (a bin by its
     # mass, then a token of it by weight), else one of the crossing bin's nucleus tokens.
-    uniform = torch.rand(logits.shape[0], 2, dtype=torch.float64, generator=generator)
+    uniform = torch.rand(count, 2, dtype=torch.float64, generator=generator)
     into_before = uniform[:, :1] * bins.before
     chosen = torch.searchsorted(bins.cumulative, into_before, right=True)
     chosen = torch.minimum(chosen, bins.crossing)
-    found = bins.tokens_in(bins.crossing, chosen)
-    picks = []
-    for row, ids in enumerate(found):
-        edge = bins.edge(row, ids)
-        edge_weights = bins.weights[row, edge]
-        before = float(bins.before[row])
-        point = float(uniform[row, 1]) * (before + float(edge_weights.sum()))
-        bin_id = int(chosen[row])
-        if point < before and bin_id < int(bins.crossing[row]):
-            own = ids[bins.bins[row, ids] == bin_id + int(bins.offset[row])]
-            start = float(bins.cumulative[row, bin_id] - bins.mass[row, bin_id])
-            position = float(into_before[row]) - start
-            picks.append(own[_inverse_cdf(bins.weights[row, own], position, total=False)])
-        else:
-            picks.append(edge[_inverse_cdf(edge_weights, point - before, total=False)])
-    return torch.stack(picks)
+    rows, ids, bin_of = bins.tokens_in(bins.crossing, chosen)
+    _, edge_ids, edge_weights = bins.edge(rows, ids, bin_of)
+    point = uniform[:, 1:] * (bins.before + edge_weights.sum(dim=1, keepdim=True))
+    from_edge = edge_ids.gather(1, _at(edge_weights, point - bins.before))
+    own = (bin_of == chosen[rows, 0]) & (bin_of != bins.crossing[rows, 0])
+    rows, ids = rows[own], ids[own]
+    weights, ids = _by_row(rows, bins.weights[rows, ids], ids, count, 0.0)
+    from_chosen = ids.gather(1, _at(weights, into_before - bins.start_of(chosen)))
+    before = (point < bins.before) & (chosen < bins.crossing)
+    return torch.where(before, from_chosen, from_edge).squeeze(1)
 
 
-def _inverse_cdf(
-    weights: torch.Tensor, point: torch.Tensor | float, *, total: bool = True
-) -> torch.Tensor:
-    """Index of the token at `point` of the running sum of `weights` (the order of the tokens
-    does not matter for a categorical draw, so nothing is sorted). With `total`, `point` is a
-    fraction of each row's total; else an absolute mass within a 1-D `weights`. float64 keeps
-    every token's share exact to ~1e-12."""
-    running = weights.cumsum(dim=-1)
-    if total:
-        assert isinstance(point, torch.Tensor)
-        target = point.unsqueeze(-1) * running[..., -1:]
-        found = torch.searchsorted(running, target, right=True).squeeze(-1)
-    else:
-        at = torch.tensor([float(point)], dtype=torch.float64)
-        found = torch.searchsorted(running, at, right=True)[0]
-    return found.clamp_(max=weights.shape[-1] - 1)
+def _at(weights: torch.Tensor, point: torch.Tensor) -> torch.Tensor:
+    """Per row, the index where the running sum of `weights` passes `point` (rows, 1): an
+    inverse-CDF draw (the order of the tokens does not matter for a categorical draw, so
+    nothing is sorted; float64 keeps every token's share exact to ~1e-12)."""
+    running = weights.cumsum(dim=1)
+    return torch.searchsorted(running, point, right=True).clamp_(max=weights.shape[1] - 1)
 
 
 def choose_tokens(
