@@ -148,7 +148,7 @@ class _Histogram:
         rows = logits.shape[0]
         self.logits = logits
         self.best = logits.amax(dim=1, keepdim=True).double()
-        self.weights = logits.double().sub_(self.best).exp_()  # -inf -> 0
+        self.weights = _weights(logits, self.best)
         # Distance below the best, capped (so -inf and the far tail share the last bin). Any
         # binning that keeps the order of the logits is exact: only the crossing bin is sorted.
         below = (self.best.float() - logits).clamp_(max=NUCLEUS_LOGIT_RANGE)
@@ -170,7 +170,7 @@ class _Histogram:
         """The cumulative mass before each row's given bin, (rows, 1)."""
         return self.cumulative.gather(1, row_bins) - self.mass.gather(1, row_bins)
 
-    def tokens_in(self, *row_bins: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def tokens_in(self, *row_bins: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The tokens of every row in any of the given bins ((rows, 1) each, numbered within
         the row), found in one pass over the vocabulary: (row, token id, its bin) per token."""
         # int32 on both sides: a mixed comparison would copy the whole bins tensor to int64.
@@ -189,11 +189,17 @@ class _Histogram:
         on_edge = bin_of == self.crossing[rows, 0]
         rows, ids = rows[on_edge], ids[on_edge]
         values, ids = _by_row(rows, self.logits[rows, ids], ids, len(self.logits), -math.inf)
-        weights = values.double().sub_(self.best).exp_()
+        weights = _weights(values, self.best)  # the padding (-inf) weighs 0
         better = self.before + weights.cumsum(dim=1) - weights
         kept = ((better < self.budget) & (weights > 0)).sum(dim=1, keepdim=True).clamp_(min=1)
         threshold = values.gather(1, kept - 1)
         return threshold, ids, weights.masked_fill_(values < threshold, 0.0)
+
+
+def _weights(logits: torch.Tensor, best: torch.Tensor) -> torch.Tensor:
+    """Unnormalised probabilities exp(logit - best) in float64, best (rows, 1) already float64;
+    -inf logits weigh 0."""
+    return logits.double().sub_(best).exp_()
 
 
 def _by_row(
@@ -220,7 +226,7 @@ def _draw_nucleus(
     """One token per row from softmax(logits) restricted to the top-p nucleus."""
     count = logits.shape[0]
     if top_p >= 1.0:
-        weights = logits.double().sub_(logits.amax(dim=1, keepdim=True).double()).exp_()
+        weights = _weights(logits, logits.amax(dim=1, keepdim=True).double())
         uniform = torch.rand(count, 1, dtype=torch.float64, generator=generator)
         return _at(weights, uniform * weights.sum(dim=1, keepdim=True)).squeeze(1)
     bins = _Histogram(logits, top_p)
