@@ -324,20 +324,19 @@ class FakePds(FakeServer):
             )
         return {"uri": record.uri, "cid": record.cid, "value": record.value}
 
-    def _page(self, request: Request, items: list[Any]) -> tuple[list[Any], str | None]:
+    def _page(self, request: Request, key: str, items: list[Any]) -> dict[str, Any]:
+        """One page of `items` under `key`, with a `cursor` while more remain (as the PDS)."""
         limit = int(request.arg("limit") or 50)
         start = int(request.arg("cursor") or 0)
-        page = items[start : start + limit]
-        return page, str(start + limit) if start + limit < len(items) else None
+        answer: dict[str, Any] = {key: items[start : start + limit]}
+        if start + limit < len(items):
+            answer["cursor"] = str(start + limit)
+        return answer
 
     def _notifications(self, request: Request) -> dict[str, Any]:
         self._session_of(request)
         newest_first = list(reversed(self.state.notifications))
-        page, cursor = self._page(request, newest_first)
-        answer: dict[str, Any] = {"notifications": page}
-        if cursor:
-            answer["cursor"] = cursor
-        return answer
+        return self._page(request, "notifications", newest_first)
 
     def _update_seen(self, request: Request) -> dict[str, Any]:
         self._session_of(request)
@@ -378,11 +377,7 @@ class FakePds(FakeServer):
                 )
             else:
                 items.append({"post": self._post_view(record)})
-        page, cursor = self._page(request, items)
-        answer: dict[str, Any] = {"feed": page}
-        if cursor:
-            answer["cursor"] = cursor
-        return answer
+        return self._page(request, "feed", items)
 
     def _get_posts(self, request: Request) -> dict[str, Any]:
         self._session_of(request)
