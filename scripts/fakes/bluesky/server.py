@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from scripts.fakes.bluesky.state import Account, PdsState, Record, iso
+from scripts.fakes.bluesky.state import Account, PdsState, Record, Session, iso
 from scripts.fakes.net.server import Answer, FakeServer, Request
 
 POST = "app.bsky.feed.post"
@@ -17,6 +17,17 @@ TID_RE = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$
 # The real PDS: createSession is limited to 30 per 5 minutes per account.
 SESSION_LIMIT = 30
 SESSION_WINDOW = 300.0
+
+
+def _session_answer(session: Session, account: Account) -> dict[str, Any]:
+    """What createSession and refreshSession answer: the new tokens and who they are for."""
+    return {
+        "accessJwt": session.access,
+        "refreshJwt": session.refresh,
+        "handle": account.handle,
+        "did": account.did,
+        "active": True,
+    }
 
 
 class XrpcError(Exception):
@@ -249,14 +260,7 @@ class FakePds(FakeServer):
         if account is None or account.password is None or body.get("password") != account.password:
             raise XrpcError(401, "AuthenticationRequired", "Invalid identifier or password")
         self.state.session_creations.append(now)
-        session = self.state.new_session(account)
-        return {
-            "accessJwt": session.access,
-            "refreshJwt": session.refresh,
-            "handle": account.handle,
-            "did": account.did,
-            "active": True,
-        }
+        return _session_answer(self.state.new_session(account), account)
 
     def _refresh_session(self, request: Request) -> dict[str, Any]:
         token = request.headers.get("authorization", "").removeprefix("Bearer ")
@@ -265,14 +269,7 @@ class FakePds(FakeServer):
             raise XrpcError(400, "ExpiredToken", "Token has been revoked")
         account = self.state.accounts[old.did]
         self.state.session_refreshes += 1
-        session = self.state.new_session(account)
-        return {
-            "accessJwt": session.access,
-            "refreshJwt": session.refresh,
-            "handle": account.handle,
-            "did": account.did,
-            "active": True,
-        }
+        return _session_answer(self.state.new_session(account), account)
 
     def _create_record(self, request: Request) -> dict[str, Any]:
         did = self._session_of(request)
