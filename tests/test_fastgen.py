@@ -26,7 +26,7 @@ from bot.config import config_from_mapping
 from bot.daemon.composer import Composer
 from bot.errors import BotError
 from bot.filters import Filters
-from bot.generation import Generator, Sampling
+from bot.generation import Generator, Sampling, native
 from bot.generation.fast import (
     FastBackend,
     FastGPT2,
@@ -83,19 +83,23 @@ def test_incremental_logits_match_transformers_in_fp32(
 _LOGIT_TOLERANCE = {"fp16": 0.05, "int8": 0.5}
 
 
-@pytest.mark.parametrize("precision", ["fp16", "int8"])
+@pytest.mark.parametrize(
+    ("precision", "use_native"), [("fp16", False), ("int8", True), ("int8", False)]
+)
 def test_packed_weights_stay_close_and_keep_the_eval_loss(
-    hf_model: GPT2LMHeadModel, tiny_model_dir: Path, precision: str
+    hf_model: GPT2LMHeadModel, tiny_model_dir: Path, precision: str, use_native: bool
 ) -> None:
-    # x86 torch builds ship fbgemm: the fast paths are tested, not their fp32 fallback.
-    assert fp16_kernels_available() and int8_kernels_available()
+    # x86 torch builds ship fbgemm, and this machine runs the native kernels: the fast paths
+    # are tested (int8 on both kernels), not their fp32 fallback.
+    assert fp16_kernels_available() and int8_kernels_available() and native.available()
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     eos = tokenizer.eos_token_id
     # Held out: the fixture trained on seed 0's sentences; seed 7 draws other combinations.
     held_out = synthetic_tweets(count=40, seed=7)
-    packed = FastGPT2(hf_model, precision=precision)
+    packed = FastGPT2(hf_model, precision=precision, use_native=use_native)
+    assert packed.native is use_native
     losses: dict[str, list[float]] = {"fp32": [], precision: []}
     for text in held_out:
         ids = [eos, *tokenizer.encode(text), eos]
@@ -112,12 +116,24 @@ def test_packed_weights_stay_close_and_keep_the_eval_loss(
     assert abs(packed_loss - fp32_loss) / fp32_loss < 0.02
 
 
-def test_the_int8_head_runs_on_onednn_and_matches_fp32(hf_model: GPT2LMHeadModel) -> None:
-    # The loss test above covers the int8 decoder as shipped: its LM head on oneDNN's kernel
-    # (fbgemm's is compute-bound there), its blocks on fbgemm's, and (on CPUs with bf16
-    # arithmetic, KV_BF16) its keys and values in bf16.
-    assert onednn_int8_available()
+def test_int8_runs_on_the_native_kernels_where_they_run(hf_model: GPT2LMHeadModel) -> None:
     decoder = FastGPT2(hf_model, precision="int8")
+    assert decoder.native
+    assert decoder.head.native is not None and decoder.head.onednn is None
+    assert all(b.fc.native is not None and b.fc.int8 is None for b in decoder.blocks)
+    # The weights a step reads: int8 bytes (outputs padded to 32) plus scales and biases,
+    # about a quarter of fp32's.
+    fp32 = FastGPT2(hf_model, precision="fp32")
+    assert 0.24 < decoder.step_bytes / fp32.step_bytes < 0.3
+
+
+def test_the_int8_head_runs_on_onednn_and_matches_fp32(hf_model: GPT2LMHeadModel) -> None:
+    # Without the native kernels (another CPU, no compiler), the loss test above covers the
+    # int8 decoder on torch's kernels: its LM head on oneDNN's (fbgemm's is compute-bound
+    # there), its blocks on fbgemm's, and (on CPUs with bf16 arithmetic, KV_BF16) its keys and
+    # values in bf16.
+    assert onednn_int8_available()
+    decoder = FastGPT2(hf_model, precision="int8", use_native=False)
     assert decoder.head.onednn is not None
     assert all(b.qkv.int8 is not None and b.qkv.onednn is None for b in decoder.blocks)
     torch.manual_seed(3)

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from bot.errors import BotError
-from bot.generation import probe
+from bot.generation import native, probe
 from bot.generation.backend import Candidate
 from bot.generation.sampling import Sampling, choose_tokens, penalize_repeats
 from bot.generation.torch_backend import TorchBackend
@@ -49,21 +49,12 @@ log = get_logger(__name__)
 warnings.filterwarnings("ignore", message="fbgemm_linear_fp16_weight.* is deprecated")
 
 
-def _cpu_flags() -> set[str]:
-    """The CPU's feature flags (empty where /proc/cpuinfo is missing)."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    return set()
-
-
 # Whether the int8 decoder keeps keys and values in bf16 (on CPUs with bf16 arithmetic). A step
 # reads the whole cache once per layer (8 rows at 40 positions: ~2 MB a layer in fp32), and on
 # a shared machine these reads run near the memory bandwidth like the weights': bf16 halves
 # them (12 layers' attention: ~1.8 ms -> ~1.2 in isolation). bf16 keeps 8 bits of mantissa,
 # well inside the int8 weights' own error; the load-time probe measures the whole decoder.
-KV_BF16 = bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+KV_BF16 = bool(native.cpu_flags() & {"avx512_bf16", "amx_bf16"})
 # Weight precisions of the CPU decoder (see _Linear).
 PRECISIONS = ("fp32", "fp16", "int8")
 # The weights the CPU decoder keeps (falling back to fp16, then fp32, where the torch build lacks
@@ -93,16 +84,30 @@ class _Linear:
     """
 
     def __init__(
-        self, weight: torch.Tensor, bias: torch.Tensor, precision: str, *, use_onednn: bool = False
+        self,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        precision: str,
+        *,
+        use_onednn: bool = False,
+        use_native: bool = False,
     ) -> None:
         packed = precision != "fp32"
-        # A copy when packing: a view would keep the model's whole storage (often one mmap of
-        # the safetensors file) alive after the model is dropped.
-        self.bias = bias.detach().float().clone() if packed else bias.detach()
         self.weight: torch.Tensor | None = None
         self.packed: torch.Tensor | None = None
         self.int8: Any = None
         self.onednn: _OneDnnInt8 | None = None
+        self.native: native.Int8Linear | None = None
+        if precision == "int8" and use_native:
+            # The kernel keeps its own copies of the weight and the bias (None: no bias).
+            self.native = native.Int8Linear(weight, bias)
+            self.nbytes = self.native.nbytes
+            return
+        if bias is None:
+            bias = torch.zeros(weight.shape[1])
+        # A copy when packing: a view would keep the model's whole storage (often one mmap of
+        # the safetensors file) alive after the model is dropped.
+        self.bias = bias.detach().float().clone() if packed else bias.detach()
         if precision == "int8" and use_onednn:
             self.onednn = _OneDnnInt8(weight.detach().t())
             self.nbytes = weight.numel() + weight.shape[1] * 4 + self.bias.numel() * 4
@@ -119,6 +124,8 @@ class _Linear:
         # nbytes: what one call reads (packed copies are opaque; fbgemm's padding not counted).
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.native is not None:
+            return self.native(x.contiguous())
         if self.onednn is not None:
             return self.onednn(x, self.bias)
         if self.int8 is not None:
@@ -196,7 +203,7 @@ class _OneDnnInt8:
 
 
 # VNNI (or AMX) int8 dot products accumulate in 32 bits: full 8-bit inputs are safe there.
-_HAS_VNNI = bool(_cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
+_HAS_VNNI = bool(native.cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
 def onednn_int8_available() -> bool:
@@ -281,7 +288,11 @@ class FastGPT2:
     only small activations.
     """
 
-    def __init__(self, model: Any, *, precision: str = "fp32") -> None:
+    def __init__(
+        self, model: Any, *, precision: str = "fp32", use_native: bool | None = None
+    ) -> None:
+        """Pack `model`'s weights in `precision`. With int8, `use_native` picks the project's
+        own kernels (bot/generation/native.py; default: wherever they run) over fbgemm's."""
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS} (got {precision!r})")
         config = model.config
@@ -315,10 +326,21 @@ class FastGPT2:
         self.lnf_b = own(body.ln_f.bias)
         head = model.lm_head.weight.detach()  # (vocab, d); in GPT-2 the same tensor as wte
         self.vocab = int(head.shape[0])
-        onednn = ONEDNN_LINEARS if precision == "int8" and onednn_int8_available() else set()
-        self.head = _Linear(
-            head.t(), torch.zeros(self.vocab), precision, use_onednn="head" in onednn
-        )
+        if use_native is None:
+            use_native = native.available()
+        # The native kernels fold layer norms, GELU and residual sums into their calls.
+        self.native = precision == "int8" and use_native
+        onednn: frozenset[str] | set[str] = set()
+        if precision == "int8" and not self.native and onednn_int8_available():
+            onednn = ONEDNN_LINEARS
+
+        def linear(weight: torch.Tensor, bias: torch.Tensor | None, name: str) -> _Linear:
+            return _Linear(
+                weight, bias, precision, use_onednn=name in onednn, use_native=self.native
+            )
+
+        # The head has no bias (GPT-2 ties it to the token embeddings).
+        self.head = linear(head.t(), None, "head")
         wte = body.wte.weight.detach()
         if half:
             # The LM head is packed (opaque), so token embeddings need their own rows; int8
@@ -334,20 +356,12 @@ class FastGPT2:
             _Block(
                 ln1_w=own(h.ln_1.weight),
                 ln1_b=own(h.ln_1.bias),
-                qkv=_Linear(
-                    h.attn.c_attn.weight, h.attn.c_attn.bias, precision, use_onednn="qkv" in onednn
-                ),
-                proj=_Linear(
-                    h.attn.c_proj.weight, h.attn.c_proj.bias, precision, use_onednn="proj" in onednn
-                ),
+                qkv=linear(h.attn.c_attn.weight, h.attn.c_attn.bias, "qkv"),
+                proj=linear(h.attn.c_proj.weight, h.attn.c_proj.bias, "proj"),
                 ln2_w=own(h.ln_2.weight),
                 ln2_b=own(h.ln_2.bias),
-                fc=_Linear(
-                    h.mlp.c_fc.weight, h.mlp.c_fc.bias, precision, use_onednn="fc" in onednn
-                ),
-                out=_Linear(
-                    h.mlp.c_proj.weight, h.mlp.c_proj.bias, precision, use_onednn="out" in onednn
-                ),
+                fc=linear(h.mlp.c_fc.weight, h.mlp.c_fc.bias, "fc"),
+                out=linear(h.mlp.c_proj.weight, h.mlp.c_proj.bias, "out"),
             )
             for h in body.h
         ]
@@ -383,33 +397,63 @@ class FastGPT2:
 
     def _forward(self, x: torch.Tensor, rows: int) -> torch.Tensor:
         """Run the blocks on hidden states x (rows*t, d) at positions length..length+t-1."""
+        if self.native:
+            return self._forward_native(x, rows)
         cache = self.cache
         assert cache is not None, "start() first"
         t = x.shape[0] // rows
-        begin, end = self.length, self.length + t
-        d, heads, hd = self.d, self.heads, self.head_dim
-        mask = None
-        if t > 1:  # position begin+i sees positions 0..begin+i
-            mask = torch.ones(t, end, dtype=torch.bool).tril(diagonal=begin)
+        d = self.d
         for layer, blk in enumerate(self.blocks):
             h = F.layer_norm(x, (d,), blk.ln1_w, blk.ln1_b, self.eps)
-            qkv = blk.qkv(h).view(rows, t, 3, heads, hd)
-            q = qkv[:, :, 0].transpose(1, 2).to(cache.dtype)  # (rows, heads, t, hd)
-            keys = cache[layer, 0, :rows]
-            values = cache[layer, 1, :rows]
-            keys[:, :, begin:end] = qkv[:, :, 1].transpose(1, 2)
-            values[:, :, begin:end] = qkv[:, :, 2].transpose(1, 2)
-            # One new position sees every cached one: no mask. A prompt needs the causal mask.
-            attn = F.scaled_dot_product_attention(
-                q, keys[:, :, :end], values[:, :, :end], attn_mask=mask
-            )
-            attn = attn.transpose(1, 2).reshape(rows * t, d).float()
+            attn = self._attend(blk.qkv(h), layer, rows, t)
             x = x + blk.proj(attn)
             h = F.layer_norm(x, (d,), blk.ln2_w, blk.ln2_b, self.eps)
             h = _gelu(blk.fc(h), self.gelu)
             x = x + blk.out(h)
-        self.length = end
+        self.length += t
         return x
+
+    def _forward_native(self, x: torch.Tensor, rows: int) -> torch.Tensor:
+        """_forward on the native kernels: each matmul call also layer-norms its input, applies
+        the GELU or adds into the residual stream x (updated in place); a decoding step's
+        attention runs in the attention kernel."""
+        cache = self.cache
+        assert cache is not None, "start() first"
+        t = x.shape[0] // rows
+        fused_gelu = self.gelu == "tanh"
+        for layer, blk in enumerate(self.blocks):
+            qkv = _native(blk.qkv)(x, norm=(blk.ln1_w, blk.ln1_b, self.eps))
+            if t == 1:
+                keys, values = cache[layer, 0, :rows], cache[layer, 1, :rows]
+                attn = native.attend_step(qkv, keys, values, self.length, self.heads)
+            else:
+                attn = self._attend(qkv, layer, rows, t)
+            _native(blk.proj)(attn, into=x)
+            h = _native(blk.fc)(x, norm=(blk.ln2_w, blk.ln2_b, self.eps), gelu=fused_gelu)
+            _native(blk.out)(h if fused_gelu else _gelu(h, self.gelu), into=x)
+        self.length += t
+        return x
+
+    def _attend(self, qkv: torch.Tensor, layer: int, rows: int, t: int) -> torch.Tensor:
+        """Store the keys and values of qkv (rows*t, 3d) in the cache, then attend: (rows*t, d)."""
+        cache = self.cache
+        assert cache is not None
+        begin, end = self.length, self.length + t
+        heads, hd = self.heads, self.head_dim
+        parts = qkv.view(rows, t, 3, heads, hd)
+        q = parts[:, :, 0].transpose(1, 2).to(cache.dtype)  # (rows, heads, t, hd)
+        keys = cache[layer, 0, :rows]
+        values = cache[layer, 1, :rows]
+        keys[:, :, begin:end] = parts[:, :, 1].transpose(1, 2)
+        values[:, :, begin:end] = parts[:, :, 2].transpose(1, 2)
+        # One new position sees every cached one: no mask. A prompt needs the causal mask.
+        mask = None
+        if t > 1:  # position begin+i sees positions 0..begin+i
+            mask = torch.ones(t, end, dtype=torch.bool).tril(diagonal=begin)
+        attn = F.scaled_dot_product_attention(
+            q, keys[:, :, :end], values[:, :, :end], attn_mask=mask
+        )
+        return attn.transpose(1, 2).reshape(rows * t, self.d).float()
 
     def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
         rows = self.wte_rows[tokens]
@@ -418,6 +462,8 @@ class FastGPT2:
         return rows.float() * self.wte_scale[tokens]
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        if self.native:
+            return _native(self.head)(x, norm=(self.lnf_w, self.lnf_b, self.eps))
         x = F.layer_norm(x, (self.d,), self.lnf_w, self.lnf_b, self.eps)
         return self.head(x)
 
@@ -456,6 +502,11 @@ class FastGPT2:
             return torch.cat(rows)
         finally:
             self.release()
+
+
+def _native(linear: _Linear) -> native.Int8Linear:
+    assert linear.native is not None
+    return linear.native
 
 
 # tanh-GELU as x * sigmoid(2z), z = sqrt(2/pi) * (x + 0.044715 x^3): the same function, since
