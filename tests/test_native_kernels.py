@@ -174,3 +174,58 @@ def test_the_switch_turns_the_kernels_off(tmp_path: Path) -> None:
     done = _probe({"XDG_CACHE_HOME": str(tmp_path), "TWEETBOT_NATIVE_KERNELS": "0"})
     assert _state(done) == "OFF"
     assert not (tmp_path / "tweetbot").exists()
+
+
+def test_helper_threads_give_the_same_numbers_as_one_thread() -> None:
+    # Calls of every shape in a row (more rows than one pass takes, tails, each mode), on one
+    # thread and then on three: each tile is computed whole by one thread, so the results are
+    # bit for bit the same, whichever thread claimed it.
+    generator = torch.Generator().manual_seed(5)
+    linears = [native.Int8Linear(*_weights(k, n, seed=k)) for k, n in [(96, 1000), (300, 70)]]
+    calls = []
+    for i in range(30):
+        linear = linears[i % 2]
+        calls.append((linear, torch.randn(1 + i % 11, linear.k, generator=generator), i % 3))
+
+    def run_all() -> list[torch.Tensor]:
+        out = []
+        for linear, x, mode in calls:
+            if mode == 1:
+                out.append(linear(x, into=torch.ones(x.shape[0], linear.n)))
+            else:
+                out.append(linear(x, gelu=mode == 2))
+        return out
+
+    try:
+        assert native.set_threads(1) == 1
+        alone = run_all()
+        assert native.set_threads(3) == 3
+        shared = run_all()
+    finally:
+        native.set_threads(1)
+    assert all(torch.equal(a, b) for a, b in zip(alone, shared, strict=True))
+
+
+def test_calls_from_several_python_threads_do_not_mix(tmp_path: Path) -> None:
+    import threading
+
+    linear = native.Int8Linear(*_weights(200, 900, seed=9))
+    inputs = [torch.randn(8, 200, generator=torch.Generator().manual_seed(i)) for i in range(6)]
+    expected = [linear(x) for x in inputs]
+    results: dict[int, list[bool]] = {}
+
+    def caller(index: int) -> None:
+        # ctypes releases the GIL, so these calls really overlap; the job slot is shared.
+        results[index] = [torch.equal(linear(inputs[index]), expected[index]) for _ in range(40)]
+
+    native.set_threads(2)
+    try:
+        workers = [threading.Thread(target=caller, args=(i,)) for i in range(6)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+    finally:
+        native.set_threads(1)
+    assert sorted(results) == list(range(6))
+    assert all(all(ok) for ok in results.values())

@@ -6,7 +6,9 @@ padded to 1024 (a third more bytes) and each of the ~60 small ops between the ma
 dispatch; CTranslate2 was ~1.5x faster than the decoder built on them. These kernels read
 each int8 weight byte once for up to 8 rows, prefetch ahead of the stream, and fold the layer
 norm, input quantization, bias, GELU and residual sum into the matmul call; one more kernel
-runs a decoding step's attention over the key/value cache.
+runs a decoding step's attention over the key/value cache. Helper threads (`set_threads`)
+claim the tiles of each call in blocks, with the caller, so the output is the same on any
+number of threads and a helper held off its core by another process stalls nobody.
 
 The C file ships with the package and is compiled at first use with the system's C compiler
 (`$CC`, else `cc` or `gcc`; ~1 s) into `$XDG_CACHE_HOME/tweetbot/kernels/` (a temporary folder
@@ -49,6 +51,7 @@ FLAGS = (
     "-shared",
     "-fPIC",
 )
+LIBRARIES = ("-lm", "-lpthread")
 REQUIRED_CPU_FLAGS = frozenset(
     {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "fma"}
 )
@@ -92,8 +95,8 @@ def _cache_dirs() -> list[Path]:
 
 def _library_name() -> str:
     """The library's file name: a hash of the source and the flags, so an edit rebuilds it."""
-    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(FLAGS).encode()).hexdigest()
-    return f"int8_decoder-{digest[:16]}.so"
+    build = SOURCE.read_bytes() + " ".join(FLAGS + LIBRARIES).encode()
+    return f"int8_decoder-{hashlib.sha256(build).hexdigest()[:16]}.so"
 
 
 def _built() -> Path | None:
@@ -114,7 +117,7 @@ def _build(compiler: str) -> Path:
             # Built under a private name, then renamed: a reader never sees half a library,
             # and two processes building at once both end with a whole one.
             done = subprocess.run(
-                [compiler, *FLAGS, "-o", str(partial), str(SOURCE), "-lm"],
+                [compiler, *FLAGS, "-o", str(partial), str(SOURCE), *LIBRARIES],
                 capture_output=True,
                 text=True,
                 timeout=120,
@@ -158,6 +161,8 @@ def library() -> ctypes.CDLL | None:
     lib.tb_linear.restype = ctypes.c_int
     lib.tb_linear.argtypes = [_p, _i64, _i64, _i64, _p, _p, ctypes.c_float]
     lib.tb_linear.argtypes += [_p, _i64, _i64, _p, _p, _p, _i64, ctypes.c_int]
+    lib.tb_set_threads.restype = ctypes.c_int
+    lib.tb_set_threads.argtypes = [ctypes.c_int]
     lib.tb_attend_step.restype = ctypes.c_int
     lib.tb_attend_step.argtypes = [_p, _i64, _i64, _i64, _p, _p, _i64, _i64, ctypes.c_int, _p]
     return lib
@@ -166,6 +171,15 @@ def library() -> ctypes.CDLL | None:
 def available() -> bool:
     """Whether the native kernels run on this machine."""
     return library() is not None
+
+
+def set_threads(threads: int) -> int:
+    """Threads each matmul call uses, the caller included (helpers start once and sleep when
+    idle); returns how many it got."""
+    lib = library()
+    if lib is None:
+        raise KernelError("native kernels are not available here")
+    return int(lib.tb_set_threads(threads))
 
 
 def _pointer(tensor: torch.Tensor | None) -> int | None:

@@ -10,11 +10,20 @@
  * tb_attend_step: one decoding position of multi-head attention over a key/value cache
  *                 (fp32 or bf16), storing the new position's keys and values first.
  *
- * The library holds no state, allocates nothing on the heap and runs on the calling thread.
+ * tb_set_threads: helper threads for tb_linear. A call's tiles are claimed in blocks by the
+ *                 caller and the helpers alike, so a helper that another process keeps off
+ *                 its core costs at most the block it holds; idle helpers sleep in a futex.
+ *
+ * Nothing is allocated on the heap; calls are serialized (one job slot).
  */
 #include <immintrin.h>
+#include <linux/futex.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define TILE 32       /* outputs per weight tile: two zmm registers of int32 sums */
 #define MAX_ROWS 8    /* rows sharing one pass over the weights (16 accumulators) */
@@ -139,6 +148,104 @@ static inline __attribute__((always_inline)) void tile(
     }
 }
 
+/* One call's matmul, shared with the helper threads: its tiles are claimed in blocks from
+ * `next`, whose high 32 bits are the job's number, so a helper that wakes late cannot claim
+ * a tile of the next job with this job's arguments (a failed compare-and-swap). */
+typedef struct {
+    const uint8_t *w;
+    int64_t k4, kp, ldy, n, tiles, block;
+    const int8_t *xq;
+    const int32_t *sums;
+    const float *xs, *ws, *bias;
+    float *y;
+    int rows, mode;
+} job_t;
+
+static job_t job;
+static _Atomic uint64_t next;      /* (job number << 32) | first unclaimed tile */
+static _Atomic int64_t finished;   /* tiles of the current job done */
+static _Atomic uint32_t published; /* the current job's number: the helpers' futex word */
+static _Atomic int sleeping;       /* helpers waiting in the futex */
+static int helpers;                /* helper threads started */
+static int wanted = 1;             /* threads per call, the caller included */
+static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void run_tiles(const job_t *j, int64_t first, int64_t last) {
+    for (int64_t t = first; t < last; t++) {
+        const uint8_t *wt = j->w + t * j->k4 * 128;
+        switch (j->rows) {
+#define ROWS(R)                                                                          \
+    case R:                                                                              \
+        tile(R, wt, j->k4, j->xq, j->kp, j->sums, j->xs, j->ws, j->bias, j->y, j->ldy, \
+             t * TILE, j->n, j->mode);                                                   \
+        break;
+            ROWS(1) ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6) ROWS(7) ROWS(8)
+#undef ROWS
+        }
+    }
+}
+
+/* Claim and run blocks of job `number` until none is left. */
+static void work(uint32_t number) {
+    for (;;) {
+        uint64_t seen = atomic_load_explicit(&next, memory_order_acquire);
+        if ((uint32_t)(seen >> 32) != number) return;
+        int64_t first = (int64_t)(seen & 0xFFFFFFFFu);
+        if (first >= job.tiles) return;
+        int64_t last = first + job.block < job.tiles ? first + job.block : job.tiles;
+        uint64_t claimed = ((uint64_t)number << 32) | (uint64_t)last;
+        if (!atomic_compare_exchange_weak_explicit(&next, &seen, claimed, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        run_tiles(&job, first, last);
+        atomic_fetch_add_explicit(&finished, last - first, memory_order_release);
+    }
+}
+
+static void *helper(void *unused) {
+    (void)unused;
+    uint32_t done = 0;
+    for (;;) {
+        uint32_t number;
+        /* Spin briefly (decoding calls come every few hundred microseconds), then sleep. */
+        for (int spin = 0; (number = atomic_load(&published)) == done; spin++) {
+            if (spin < 20000) {
+                _mm_pause();
+                continue;
+            }
+            atomic_fetch_add(&sleeping, 1);
+            syscall(SYS_futex, &published, FUTEX_WAIT_PRIVATE, done, NULL, NULL, 0);
+            atomic_fetch_sub(&sleeping, 1);
+            spin = 0;
+        }
+        done = number;
+        work(number);
+    }
+    return NULL;
+}
+
+/* Threads the matmuls use, the caller included (1: no helpers); returns the count set. */
+int tb_set_threads(int threads) {
+    if (threads < 1) threads = 1;
+    if (threads > 64) threads = 64;
+    pthread_mutex_lock(&start_lock);
+    while (helpers < threads - 1) {
+        pthread_t thread;
+        pthread_attr_t attributes;
+        pthread_attr_init(&attributes);
+        pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+        int failed = pthread_create(&thread, &attributes, helper, NULL);
+        pthread_attr_destroy(&attributes);
+        if (failed) break;
+        helpers++;
+    }
+    wanted = threads < helpers + 1 ? threads : helpers + 1;
+    pthread_mutex_unlock(&start_lock);
+    return wanted;
+}
+
+static pthread_mutex_t call_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int tb_linear(const float *x, int64_t rows, int64_t ldx, int64_t k, const float *gamma,
               const float *beta, float eps, const uint8_t *w, int64_t n, int64_t kp,
               const float *ws, const float *bias, float *y, int64_t ldy, int mode) {
@@ -148,23 +255,35 @@ int tb_linear(const float *x, int64_t rows, int64_t ldx, int64_t k, const float 
     float scratch[k];
     int32_t sums[MAX_ROWS];
     float xs[MAX_ROWS];
-    int64_t k4 = kp / 4;
+    int64_t tiles = (n + TILE - 1) / TILE;
+    /* One job at a time: the job slot is shared with the helpers. */
+    pthread_mutex_lock(&call_lock);
+    int threads = wanted;
     for (int64_t r0 = 0; r0 < rows; r0 += MAX_ROWS) {
         int chunk = rows - r0 < MAX_ROWS ? (int)(rows - r0) : MAX_ROWS;
         quantize_rows(x + r0 * ldx, ldx, chunk, k, kp, gamma, beta, eps, scratch, xq, sums, xs);
-        float *yr = y + r0 * ldy;
-        for (int64_t n0 = 0; n0 < n; n0 += TILE) {
-            const uint8_t *wt = w + (n0 / TILE) * k4 * 128;
-            switch (chunk) {
-#define ROWS(R)                                                                    \
-    case R:                                                                        \
-        tile(R, wt, k4, xq, kp, sums, xs, ws, bias, yr, ldy, n0, n, mode); \
-        break;
-                ROWS(1) ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6) ROWS(7) ROWS(8)
-#undef ROWS
-            }
+        /* Close the previous job (no tile left to claim in it) before its slot changes. */
+        uint32_t number = atomic_load(&published) + 1;
+        atomic_store(&next, ((uint64_t)(number - 1) << 32) | 0xFFFFFFFFu);
+        job = (job_t){w, kp / 4, kp, ldy, n, tiles, 1, xq, sums, xs, ws, bias, y + r0 * ldy,
+                      chunk, mode};
+        if (threads == 1) {
+            run_tiles(&job, 0, tiles);
+            continue;
         }
+        /* Blocks small enough to share the work, large enough to claim rarely. */
+        int64_t block = tiles / (threads * 8);
+        job.block = block < 1 ? 1 : block;
+        atomic_store(&finished, 0);
+        atomic_store_explicit(&next, (uint64_t)number << 32, memory_order_release);
+        atomic_store(&published, number);
+        if (atomic_load(&sleeping) > 0)
+            syscall(SYS_futex, &published, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+        /* The caller works too: when a helper is descheduled, it takes the helper's share. */
+        work(number);
+        while (atomic_load_explicit(&finished, memory_order_acquire) < tiles) _mm_pause();
     }
+    pthread_mutex_unlock(&call_lock);
     return 0;
 }
 
