@@ -19,6 +19,11 @@ RUN pip install /wheels/*.whl && rm -rf /wheels \
     && useradd --create-home --uid 10001 tweetbot \
     && mkdir -p /data /models \
     && chown tweetbot:tweetbot /data /models
+# The fast decoder's native int8 kernels (bot/generation/native.py), built once into the bot
+# user's cache so that the running image needs no compiler; CPUs without AVX-512 VNNI ignore it.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && runuser -u tweetbot -- env HOME=/home/tweetbot "$(command -v python)" -m bot.generation.native \
+    && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 USER tweetbot
 WORKDIR /data
 VOLUME ["/data", "/models"]

@@ -229,3 +229,23 @@ def test_calls_from_several_python_threads_do_not_mix(tmp_path: Path) -> None:
         native.set_threads(1)
     assert sorted(results) == list(range(6))
     assert all(all(ok) for ok in results.values())
+
+
+def test_the_kernels_can_be_built_ahead_of_time_as_the_image_does(tmp_path: Path) -> None:
+    assert "-m bot.generation.native" in (ROOT / "Dockerfile").read_text()
+    command = [sys.executable, "-m", "bot.generation.native"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_CACHE_HOME": str(tmp_path / "a")}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0
+    built = Path(done.stdout.strip().splitlines()[-1])
+    assert built == tmp_path / "a" / "tweetbot" / "kernels" / native._library_name()
+    assert built.is_file()
+    # Without a compiler: one line and a non-zero exit, nothing written.
+    env.update(XDG_CACHE_HOME=str(tmp_path / "b"), CC="no-such-cc", TMPDIR=str(tmp_path / "t"))
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert (
+        done.stderr.strip()
+        == "error: cannot build the native kernels: no C compiler found (set CC)"
+    )
+    assert not (tmp_path / "b").exists()

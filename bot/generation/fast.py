@@ -3,12 +3,14 @@
 Why it is faster than `model.generate()` on two CPU cores, for the same distribution:
 - the n candidates share one prompt, so the prompt runs once (batch 1) and its key/value
   cache is copied to the n rows instead of being computed n times;
-- the matmuls use fbgemm's int8 GEMM (int8 weights with one scale per output channel, inputs
-  quantized per call): on this kind of CPU, MKL's fp32 GEMM crawls at a few rows (8
-  candidates: ~4 GB/s of weights read, against ~30 at one row), while fbgemm's kernels stay
-  fast from 1 to 8 rows and read a quarter of the bytes; on the tiny test model the logits stay
-  within ~0.12 of fp32 and the held-out eval loss within 0.1%. fbgemm's fp16-weight GEMM
-  (`PRECISION = "fp16"`, the fallback) keeps logits within ~1e-3 but is half as fast;
+- the matmuls use int8 weights with one scale per output channel, inputs quantized per call:
+  on this kind of CPU, MKL's fp32 GEMM crawls at a few rows (8 candidates: ~4 GB/s of weights
+  read, against ~30 at one row), while int8 kernels stay fast from 1 to 8 rows and read a
+  quarter of the bytes. On CPUs with AVX-512 VNNI they are the project's own (native.py: they
+  also fold in the layer norms, GELU and residual sums, and run a step's attention), else
+  fbgemm's (blocks) and oneDNN's (head). On the tiny test model the logits stay within ~0.12
+  of fp32 and the held-out eval loss within 0.1%. fbgemm's fp16-weight GEMM (the fallback
+  where int8 is missing) keeps logits within ~1e-3 but is half as fast;
 - a preallocated (static) key/value cache, one fused QKV matmul per layer, almost no Python per
   step, sampling on the top-k logits only (top-p inside those k), and every candidate stopping
   at its own EOS, the loop ending when all have stopped.
@@ -636,7 +638,12 @@ class FastBackend(TorchBackend):
             # memory) and hand the freed pages back to the OS.
             self.model = None
             _release_freed_memory()
-        log.info("fast decoder ready", model_dir=str(model_dir), weights=self.decoder.precision)
+        log.info(
+            "fast decoder ready",
+            model_dir=str(model_dir),
+            weights=self.decoder.precision,
+            kernels="native" if self.decoder.native else "torch",
+        )
 
     @property
     def label(self) -> str:

@@ -134,6 +134,18 @@ def _build(compiler: str) -> Path:
     raise OSError("; ".join(errors))
 
 
+def build_library() -> Path:
+    """The library, compiled now unless already built (on any x86 host: the instruction sets
+    are named, not detected). Raises OSError when it cannot be built."""
+    path = _built()
+    if path is not None:
+        return path
+    compiler = _compiler()
+    if compiler is None:
+        raise OSError("no C compiler found (set CC)")
+    return _build(compiler)
+
+
 @cache
 def library() -> ctypes.CDLL | None:
     """The loaded kernel library, or None where it cannot run here (why is logged once)."""
@@ -296,3 +308,12 @@ def attend_step(
     if rc != 0:
         raise KernelError("tb_attend_step refused its arguments")
     return out
+
+
+if __name__ == "__main__":
+    # `python -m bot.generation.native`: build ahead of time (the container image does, so a
+    # running bot needs no compiler).
+    try:
+        print(build_library())
+    except OSError as exc:
+        raise SystemExit(f"error: cannot build the native kernels: {exc}") from None
