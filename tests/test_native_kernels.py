@@ -110,6 +110,8 @@ def test_bad_arguments_are_refused_not_read_out_of_bounds() -> None:
         linear(torch.randn(2, 64), into=torch.zeros(3, 96))
     with pytest.raises(native.KernelError):
         linear(torch.randn(2, 64).double())
+    with pytest.raises(native.KernelError):  # a layer norm of the wrong width
+        linear(torch.randn(2, 64), norm=(torch.ones(32), torch.zeros(32), 1e-5))
     keys = torch.zeros(2, 2, 4, 16)
     with pytest.raises(native.KernelError):  # position past the cache's capacity
         native.attend_step(torch.zeros(2, 96), keys, keys.clone(), 4, heads=2)

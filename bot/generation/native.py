@@ -248,6 +248,13 @@ class Int8Linear:
                 raise KernelError("gelu and into are exclusive")
             y, mode = into, ACCUMULATE
         gamma, beta, eps = norm if norm is not None else (None, None, 0.0)
+        for vector in (gamma, beta):
+            if vector is not None and not (
+                vector.dtype == torch.float32
+                and vector.is_contiguous()
+                and vector.numel() == self.k
+            ):
+                raise KernelError(f"layer norm weights must be {self.k} contiguous fp32 values")
         rc = self._lib.tb_linear(
             x.data_ptr(),
             rows,
