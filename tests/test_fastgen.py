@@ -127,6 +127,24 @@ def test_int8_runs_on_the_native_kernels_where_they_run(hf_model: GPT2LMHeadMode
     assert 0.24 < decoder.step_bytes / fp32.step_bytes < 0.3
 
 
+@pytest.mark.parametrize(("n_embd", "n_head"), [(64, 4), (48, 4)])
+def test_native_decoding_matches_fp32_for_any_head_size(n_embd: int, n_head: int) -> None:
+    # Head size 16 runs the attention kernel; 12 (not a multiple of its 16-float lanes)
+    # attends in torch, with the matmuls still native.
+    from transformers import GPT2Config
+
+    torch.manual_seed(4)
+    config = GPT2Config(n_layer=2, n_embd=n_embd, n_head=n_head, n_positions=32, vocab_size=300)
+    model = GPT2LMHeadModel(config).eval()
+    decoder = FastGPT2(model, precision="int8")
+    assert decoder.native and decoder.native_attention is (n_embd // n_head == 16)
+    ids = list(range(5, 25))
+    with torch.inference_mode():
+        ours = decoder.logits_of(ids)
+    reference = _reference_logits(model, ids)
+    assert float((ours - reference).abs().max()) < 0.02 * float(reference.abs().max())
+
+
 def test_the_int8_head_runs_on_onednn_and_matches_fp32(hf_model: GPT2LMHeadModel) -> None:
     # Without the native kernels (another CPU, no compiler), the loss test above covers the
     # int8 decoder on torch's kernels: its LM head on oneDNN's (fbgemm's is compute-bound

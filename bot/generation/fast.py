@@ -332,6 +332,8 @@ class FastGPT2:
             use_native = native.available()
         # The native kernels fold layer norms, GELU and residual sums into their calls.
         self.native = precision == "int8" and use_native
+        # The attention kernel works in 16-float lanes; other head sizes attend in torch.
+        self.native_attention = self.native and self.head_dim % 16 == 0 and self.head_dim <= 256
         onednn: frozenset[str] | set[str] = set()
         if precision == "int8" and not self.native and onednn_int8_available():
             onednn = ONEDNN_LINEARS
@@ -425,7 +427,7 @@ class FastGPT2:
         fused_gelu = self.gelu == "tanh"
         for layer, blk in enumerate(self.blocks):
             qkv = _native(blk.qkv)(x, norm=(blk.ln1_w, blk.ln1_b, self.eps))
-            if t == 1:
+            if t == 1 and self.native_attention:
                 keys, values = cache[layer, 0, :rows], cache[layer, 1, :rows]
                 attn = native.attend_step(qkv, keys, values, self.length, self.heads)
             else:
