@@ -125,6 +125,13 @@ def test_int8_runs_on_the_native_kernels_where_they_run(hf_model: GPT2LMHeadMode
     # about a quarter of fp32's.
     fp32 = FastGPT2(hf_model, precision="fp32")
     assert 0.24 < decoder.step_bytes / fp32.step_bytes < 0.3
+    # The tied token embeddings are read from the head's int8 rows: no copy, and the same
+    # values as the int8 table the torch-kernel decoder keeps.
+    assert decoder.wte_rows is None
+    assert decoder.weight_bytes == decoder.step_bytes + decoder.wpe.numel() * 4
+    tokens = torch.tensor([0, 1, 7, decoder.vocab - 1])
+    on_torch = FastGPT2(hf_model, precision="int8", use_native=False)
+    torch.testing.assert_close(decoder._embed(tokens), on_torch._embed(tokens), atol=0, rtol=1e-6)
 
 
 @pytest.mark.parametrize(("n_embd", "n_head"), [(64, 4), (48, 4)])
@@ -134,10 +141,19 @@ def test_native_decoding_matches_fp32_for_any_head_size(n_embd: int, n_head: int
     from transformers import GPT2Config
 
     torch.manual_seed(4)
-    config = GPT2Config(n_layer=2, n_embd=n_embd, n_head=n_head, n_positions=32, vocab_size=300)
+    # Untied embeddings too (their own int8 table), on the first size.
+    config = GPT2Config(
+        n_layer=2,
+        n_embd=n_embd,
+        n_head=n_head,
+        n_positions=32,
+        vocab_size=300,
+        tie_word_embeddings=n_embd != 64,
+    )
     model = GPT2LMHeadModel(config).eval()
     decoder = FastGPT2(model, precision="int8")
     assert decoder.native and decoder.native_attention is (n_embd // n_head == 16)
+    assert (decoder.wte_rows is None) is (n_embd != 64)
     ids = list(range(5, 25))
     with torch.inference_mode():
         ours = decoder.logits_of(ids)

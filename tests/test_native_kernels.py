@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _kernels_here() -> None:
     # This machine kind (CI's too) has AVX-512 VNNI and gcc: the kernels are tested, never
     # skipped; a machine without them fails here rather than testing nothing.
-    assert native.available()
+    assert native.available(), "native kernels unavailable: they need AVX-512 VNNI and gcc"
 
 
 def _weights(k: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -251,3 +251,13 @@ def test_the_kernels_can_be_built_ahead_of_time_as_the_image_does(tmp_path: Path
         == "error: cannot build the native kernels: no C compiler found (set CC)"
     )
     assert not (tmp_path / "b").exists()
+
+
+def test_rows_are_the_dequantized_weight_rows() -> None:
+    weight, _ = _weights(37, 70, seed=3)  # (in, out): output j's row is weight[:, j]
+    linear = native.Int8Linear(weight, None)
+    outputs = torch.tensor([0, 31, 32, 69, 5, 5])
+    rows = weight.t()
+    scale = rows.abs().amax(dim=1, keepdim=True) / 127
+    expected = (torch.round(rows / scale) * scale)[outputs]
+    torch.testing.assert_close(linear.rows(outputs), expected, atol=0, rtol=1e-6)

@@ -346,16 +346,21 @@ class FastGPT2:
         # The head has no bias (GPT-2 ties it to the token embeddings).
         self.head = linear(head.t(), None, "head")
         wte = body.wte.weight.detach()
-        if half:
+        self.wte_rows: torch.Tensor | None
+        self.wte_scale: torch.Tensor | None = None
+        if self.native and _same(wte, head):
+            # The native head's int8 rows are the token embeddings (tied in GPT-2), readable
+            # in place: no second copy (37 MiB for GPT-2 124M).
+            self.wte_rows = None
+        elif half:
             # The LM head is packed (opaque), so token embeddings need their own rows; int8
             # with one scale per row keeps them at a quarter of fp32 (error < 0.4% of the row's
             # largest value), so the packed model stays within ~1.2x its fp16 size.
             scale = wte.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / 127.0
             self.wte_rows = torch.round(wte / scale).to(torch.int8)
-            self.wte_scale: torch.Tensor | None = scale.float()
+            self.wte_scale = scale.float()
         else:
             self.wte_rows = wte
-            self.wte_scale = None
         self.blocks = [
             _Block(
                 ln1_w=own(h.ln_1.weight),
@@ -374,7 +379,9 @@ class FastGPT2:
         # Bytes a decoding step reads (every matmul weight and norm once: the bandwidth floor)
         # and bytes the weights occupy (plus the embedding tables, of which a step reads rows).
         self.step_bytes = sum(m.nbytes for m in linears) + sum(_nbytes(t) for t in small)
-        tables = [self.wpe, self.wte_rows] if half or not _same(wte, head) else [self.wpe]
+        tables = [self.wpe]
+        if self.wte_rows is not None and (half or not _same(wte, head)):
+            tables.append(self.wte_rows)
         if self.wte_scale is not None:
             tables.append(self.wte_scale)
         self.weight_bytes = self.step_bytes + sum(_nbytes(t) for t in tables)
@@ -460,6 +467,8 @@ class FastGPT2:
         return attn.transpose(1, 2).reshape(rows * t, self.d).float()
 
     def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        if self.wte_rows is None:
+            return _native(self.head).rows(tokens)
         rows = self.wte_rows[tokens]
         if self.wte_scale is None:
             return rows

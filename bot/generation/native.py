@@ -224,6 +224,13 @@ class Int8Linear:
         # What one call reads: the tiles, the scales and the bias.
         self.nbytes = self.tiles.numel() + self.n * 4 * (1 if bias is None else 2)
 
+    def rows(self, outputs: torch.Tensor) -> torch.Tensor:
+        """The weight's rows for these output indices, dequantized: (len, in) fp32. GPT-2's
+        LM head is its token embedding table, so the embeddings need no copy of their own."""
+        lanes = self.tiles[outputs // TILE, :, outputs % TILE, :]  # (len, in/4, 4)
+        values = lanes.reshape(len(outputs), self.kp)[:, : self.k].to(torch.int16) - 128
+        return values.float() * self.scales[outputs].unsqueeze(1)
+
     def __call__(
         self,
         x: torch.Tensor,
