@@ -720,8 +720,8 @@ class FastBackend(TorchBackend):
 DECODING_THREADS = 1 if (os.cpu_count() or 1) <= 2 else 2
 # The native matmuls share their tiles out on demand (a descheduled helper's share is done by
 # the caller), so they use two threads even on two cores: measured on 2 shared Xeon cores,
-# n=8 x 64 tokens at top_k = 50, 0.78 s against 1.12 on one (6 alternating rounds). More were
-# not measured.
+# n=8 x 64 tokens at top_k = 50, 0.78 s against 1.12 on one (6 alternating rounds), and with
+# a busy-looping process on one core 1.84 s against 1.82 (no stall). More were not measured.
 NATIVE_THREADS = min(os.cpu_count() or 1, 2)
 
 

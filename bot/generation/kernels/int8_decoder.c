@@ -20,6 +20,7 @@
 #include <linux/futex.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/syscall.h>
@@ -281,7 +282,14 @@ int tb_linear(const float *x, int64_t rows, int64_t ldx, int64_t k, const float 
             syscall(SYS_futex, &published, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
         /* The caller works too: when a helper is descheduled, it takes the helper's share. */
         work(number);
-        while (atomic_load_explicit(&finished, memory_order_acquire) < tiles) _mm_pause();
+        /* Wait for the blocks the helpers hold; yield once it takes long, in case a helper
+         * waits for this very core. */
+        for (int spin = 0; atomic_load_explicit(&finished, memory_order_acquire) < tiles; spin++) {
+            if (spin < 2000)
+                _mm_pause();
+            else
+                sched_yield();
+        }
     }
     pthread_mutex_unlock(&call_lock);
     return 0;
