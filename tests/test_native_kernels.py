@@ -261,3 +261,18 @@ def test_rows_are_the_dequantized_weight_rows() -> None:
     scale = rows.abs().amax(dim=1, keepdim=True) / 127
     expected = (torch.round(rows / scale) * scale)[outputs]
     torch.testing.assert_close(linear.rows(outputs), expected, atol=0, rtol=1e-6)
+
+
+def test_attention_on_helper_threads_is_the_same_as_on_one() -> None:
+    generator = torch.Generator().manual_seed(11)
+    cache = torch.randn(2, 8, 12, 7, 64, generator=generator).to(torch.bfloat16)
+    qkv = torch.randn(8, 3 * 12 * 64, generator=generator)
+    outputs = []
+    for threads in (1, 3):
+        keys, values = cache[0].clone(), cache[1].clone()
+        try:
+            native.set_threads(threads)
+            outputs.append((native.attend_step(qkv, keys, values, 5, heads=12), keys, values))
+        finally:
+            native.set_threads(1)
+    assert all(torch.equal(a, b) for a, b in zip(*outputs, strict=True))

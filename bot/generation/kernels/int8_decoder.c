@@ -10,8 +10,8 @@
  * tb_attend_step: one decoding position of multi-head attention over a key/value cache
  *                 (fp32 or bf16), storing the new position's keys and values first.
  *
- * tb_set_threads: helper threads for tb_linear. A call's tiles are claimed in blocks by the
- *                 caller and the helpers alike, so a helper that another process keeps off
+ * tb_set_threads: helper threads for both. A call's units (matmul tiles, attention (row,
+ *                 head) pairs) are claimed in blocks by the caller and the helpers alike, so a helper that another process keeps off
  *                 its core costs at most the block it holds; idle helpers sleep in a futex.
  *
  * Nothing is allocated on the heap; calls are serialized (one job slot).
@@ -149,36 +149,115 @@ static inline __attribute__((always_inline)) void tile(
     }
 }
 
-/* One call's matmul, shared with the helper threads: its tiles are claimed in blocks from
- * `next`, whose high 32 bits are the job's number, so a helper that wakes late cannot claim
- * a tile of the next job with this job's arguments (a failed compare-and-swap). */
+/* One call's work, shared with the helper threads: matmul tiles or attention (row, head)
+ * pairs, claimed in blocks from `next`, whose high 32 bits are the job's number, so a helper
+ * that wakes late cannot claim a unit of the next job with this job's arguments (a failed
+ * compare-and-swap). */
+enum { MATMUL = 0, ATTENTION = 1 };
+
 typedef struct {
+    int kind;
+    int64_t units, block;
+    /* MATMUL: one unit is a tile of 32 outputs for `rows` rows. */
     const uint8_t *w;
-    int64_t k4, kp, ldy, n, tiles, block;
+    int64_t k4, kp, ldy, n;
     const int8_t *xq;
     const int32_t *sums;
     const float *xs, *ws, *bias;
     float *y;
     int rows, mode;
+    /* ATTENTION: one unit is one (row, head) pair. */
+    const float *qkv;
+    int64_t heads, hd, capacity, pos;
+    void *keys, *values;
+    int bf16;
+    float *out;
 } job_t;
 
 static job_t job;
-static _Atomic uint64_t next;      /* (job number << 32) | first unclaimed tile */
-static _Atomic int64_t finished;   /* tiles of the current job done */
+static _Atomic uint64_t next;      /* (job number << 32) | first unclaimed unit */
+static _Atomic int64_t finished;   /* units of the current job done */
 static _Atomic uint32_t published; /* the current job's number: the helpers' futex word */
 static _Atomic int sleeping;       /* helpers waiting in the futex */
 static int helpers;                /* helper threads started */
 static int wanted = 1;             /* threads per call, the caller included */
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t call_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void run_tiles(const job_t *j, int64_t first, int64_t last) {
-    for (int64_t t = first; t < last; t++) {
-        const uint8_t *wt = j->w + t * j->k4 * 128;
+static inline __m512 load16(const void *cache, int64_t index, int bf16) {
+    if (!bf16) return _mm512_loadu_ps((const float *)cache + index);
+    __m256i half = _mm256_loadu_si256((const __m256i *)((const uint16_t *)cache + index));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16));
+}
+
+static inline void store16(void *cache, int64_t index, __m512 v, int bf16) {
+    if (!bf16) {
+        _mm512_storeu_ps((float *)cache + index, v);
+        return;
+    }
+    /* fp32 -> bf16, rounding to nearest even (as torch's conversion does). */
+    __m512i bits = _mm512_castps_si512(v);
+    __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+    bits = _mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7FFF)));
+    _mm256_storeu_si256((__m256i *)((uint16_t *)cache + index),
+                        _mm512_cvtepi32_epi16(_mm512_srli_epi32(bits, 16)));
+}
+
+/* One (row, head) of a decoding step: store the position's key and value, then attend. */
+static void attend_one(const job_t *j, int64_t unit) {
+    int64_t r = unit / j->heads, h = unit % j->heads, hd = j->hd, d = j->heads * hd;
+    int64_t count = j->pos + 1, base = unit * j->capacity * hd;
+    const float *row = j->qkv + r * 3 * d;
+    for (int64_t i = 0; i < hd; i += 16) {
+        store16(j->keys, base + j->pos * hd + i, _mm512_loadu_ps(row + d + h * hd + i), j->bf16);
+        store16(j->values, base + j->pos * hd + i, _mm512_loadu_ps(row + 2 * d + h * hd + i),
+                j->bf16);
+    }
+    __m512 q[16];
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int64_t i = 0; i < hd / 16; i++)
+        q[i] = _mm512_mul_ps(_mm512_loadu_ps(row + h * hd + i * 16), _mm512_set1_ps(scale));
+    float scores[count + 16];
+    float best = -INFINITY;
+    for (int64_t p = 0; p < count; p++) {
+        __m512 dot = _mm512_setzero_ps();
+        for (int64_t i = 0; i < hd / 16; i++)
+            dot = _mm512_fmadd_ps(q[i], load16(j->keys, base + p * hd + i * 16, j->bf16), dot);
+        scores[p] = _mm512_reduce_add_ps(dot);
+        best = fmaxf(best, scores[p]);
+    }
+    __m512 top = _mm512_set1_ps(best), sum = _mm512_setzero_ps();
+    for (int64_t p = 0; p < count; p += 16) {
+        __mmask16 mask = count - p >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (count - p)) - 1);
+        __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, scores + p), top));
+        e = _mm512_maskz_mov_ps(mask, e);
+        _mm512_mask_storeu_ps(scores + p, mask, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    float inverse = 1.0f / _mm512_reduce_add_ps(sum);
+    __m512 acc[16];
+    for (int64_t i = 0; i < hd / 16; i++) acc[i] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < count; p++) {
+        __m512 weight = _mm512_set1_ps(scores[p] * inverse);
+        for (int64_t i = 0; i < hd / 16; i++)
+            acc[i] = _mm512_fmadd_ps(weight, load16(j->values, base + p * hd + i * 16, j->bf16),
+                                     acc[i]);
+    }
+    for (int64_t i = 0; i < hd / 16; i++) _mm512_storeu_ps(j->out + r * d + h * hd + i * 16, acc[i]);
+}
+
+static void run_units(const job_t *j, int64_t first, int64_t last) {
+    for (int64_t u = first; u < last; u++) {
+        if (j->kind == ATTENTION) {
+            attend_one(j, u);
+            continue;
+        }
+        const uint8_t *wt = j->w + u * j->k4 * 128;
         switch (j->rows) {
 #define ROWS(R)                                                                          \
     case R:                                                                              \
         tile(R, wt, j->k4, j->xq, j->kp, j->sums, j->xs, j->ws, j->bias, j->y, j->ldy, \
-             t * TILE, j->n, j->mode);                                                   \
+             u * TILE, j->n, j->mode);                                                   \
         break;
             ROWS(1) ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6) ROWS(7) ROWS(8)
 #undef ROWS
@@ -192,13 +271,13 @@ static void work(uint32_t number) {
         uint64_t seen = atomic_load_explicit(&next, memory_order_acquire);
         if ((uint32_t)(seen >> 32) != number) return;
         int64_t first = (int64_t)(seen & 0xFFFFFFFFu);
-        if (first >= job.tiles) return;
-        int64_t last = first + job.block < job.tiles ? first + job.block : job.tiles;
+        if (first >= job.units) return;
+        int64_t last = first + job.block < job.units ? first + job.block : job.units;
         uint64_t claimed = ((uint64_t)number << 32) | (uint64_t)last;
         if (!atomic_compare_exchange_weak_explicit(&next, &seen, claimed, memory_order_acq_rel,
                                                    memory_order_acquire))
             continue;
-        run_tiles(&job, first, last);
+        run_units(&job, first, last);
         atomic_fetch_add_explicit(&finished, last - first, memory_order_release);
     }
 }
@@ -225,7 +304,7 @@ static void *helper(void *unused) {
     return NULL;
 }
 
-/* Threads the matmuls use, the caller included (1: no helpers); returns the count set. */
+/* Threads the kernels use, the caller included (1: no helpers); returns the count set. */
 int tb_set_threads(int threads) {
     if (threads < 1) threads = 1;
     if (threads > 64) threads = 64;
@@ -245,7 +324,39 @@ int tb_set_threads(int threads) {
     return wanted;
 }
 
-static pthread_mutex_t call_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Close the previous job (no unit left to claim in it) before the slot changes; the number
+ * the next job will have. */
+static uint32_t close_job(void) {
+    uint32_t number = atomic_load(&published) + 1;
+    atomic_store(&next, ((uint64_t)(number - 1) << 32) | 0xFFFFFFFFu);
+    return number;
+}
+
+/* Run the job just written to the slot, on `threads` threads. */
+static void run_job(uint32_t number, int threads) {
+    if (threads == 1 || job.units == 1) {
+        run_units(&job, 0, job.units);
+        return;
+    }
+    /* Blocks small enough to share the work, large enough to claim rarely. */
+    int64_t block = job.units / (threads * 8);
+    job.block = block < 1 ? 1 : block;
+    atomic_store(&finished, 0);
+    atomic_store_explicit(&next, (uint64_t)number << 32, memory_order_release);
+    atomic_store(&published, number);
+    if (atomic_load(&sleeping) > 0)
+        syscall(SYS_futex, &published, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+    /* The caller works too: when a helper is descheduled, it takes the helper's share. */
+    work(number);
+    /* Wait for the blocks the helpers hold; yield once it takes long, in case a helper waits
+     * for this very core. */
+    for (int spin = 0; atomic_load_explicit(&finished, memory_order_acquire) < job.units; spin++) {
+        if (spin < 2000)
+            _mm_pause();
+        else
+            sched_yield();
+    }
+}
 
 int tb_linear(const float *x, int64_t rows, int64_t ldx, int64_t k, const float *gamma,
               const float *beta, float eps, const uint8_t *w, int64_t n, int64_t kp,
@@ -259,59 +370,17 @@ int tb_linear(const float *x, int64_t rows, int64_t ldx, int64_t k, const float 
     int64_t tiles = (n + TILE - 1) / TILE;
     /* One job at a time: the job slot is shared with the helpers. */
     pthread_mutex_lock(&call_lock);
-    int threads = wanted;
     for (int64_t r0 = 0; r0 < rows; r0 += MAX_ROWS) {
         int chunk = rows - r0 < MAX_ROWS ? (int)(rows - r0) : MAX_ROWS;
         quantize_rows(x + r0 * ldx, ldx, chunk, k, kp, gamma, beta, eps, scratch, xq, sums, xs);
-        /* Close the previous job (no tile left to claim in it) before its slot changes. */
-        uint32_t number = atomic_load(&published) + 1;
-        atomic_store(&next, ((uint64_t)(number - 1) << 32) | 0xFFFFFFFFu);
-        job = (job_t){w, kp / 4, kp, ldy, n, tiles, 1, xq, sums, xs, ws, bias, y + r0 * ldy,
-                      chunk, mode};
-        if (threads == 1) {
-            run_tiles(&job, 0, tiles);
-            continue;
-        }
-        /* Blocks small enough to share the work, large enough to claim rarely. */
-        int64_t block = tiles / (threads * 8);
-        job.block = block < 1 ? 1 : block;
-        atomic_store(&finished, 0);
-        atomic_store_explicit(&next, (uint64_t)number << 32, memory_order_release);
-        atomic_store(&published, number);
-        if (atomic_load(&sleeping) > 0)
-            syscall(SYS_futex, &published, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
-        /* The caller works too: when a helper is descheduled, it takes the helper's share. */
-        work(number);
-        /* Wait for the blocks the helpers hold; yield once it takes long, in case a helper
-         * waits for this very core. */
-        for (int spin = 0; atomic_load_explicit(&finished, memory_order_acquire) < tiles; spin++) {
-            if (spin < 2000)
-                _mm_pause();
-            else
-                sched_yield();
-        }
+        uint32_t number = close_job();
+        job = (job_t){.kind = MATMUL, .units = tiles, .block = 1, .w = w, .k4 = kp / 4,
+                      .kp = kp, .ldy = ldy, .n = n, .xq = xq, .sums = sums, .xs = xs,
+                      .ws = ws, .bias = bias, .y = y + r0 * ldy, .rows = chunk, .mode = mode};
+        run_job(number, wanted);
     }
     pthread_mutex_unlock(&call_lock);
     return 0;
-}
-
-static inline __m512 load16(const void *cache, int64_t index, int bf16) {
-    if (!bf16) return _mm512_loadu_ps((const float *)cache + index);
-    __m256i half = _mm256_loadu_si256((const __m256i *)((const uint16_t *)cache + index));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16));
-}
-
-static inline void store16(void *cache, int64_t index, __m512 v, int bf16) {
-    if (!bf16) {
-        _mm512_storeu_ps((float *)cache + index, v);
-        return;
-    }
-    /* fp32 -> bf16, rounding to nearest even (as torch's conversion does). */
-    __m512i bits = _mm512_castps_si512(v);
-    __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-    bits = _mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7FFF)));
-    _mm256_storeu_si256((__m256i *)((uint16_t *)cache + index),
-                        _mm512_cvtepi32_epi16(_mm512_srli_epi32(bits, 16)));
 }
 
 /* qkv: (rows, 3 * heads * hd) for position `pos`; keys/values: (rows, heads, capacity, hd)
@@ -319,42 +388,13 @@ static inline void store16(void *cache, int64_t index, __m512 v, int bf16) {
  * attends over positions 0..pos. */
 int tb_attend_step(const float *qkv, int64_t rows, int64_t heads, int64_t hd, void *keys,
                    void *values, int64_t capacity, int64_t pos, int bf16, float *out) {
-    if (hd % 16 || hd > 256 || pos < 0 || pos >= capacity || rows < 0 || heads < 1) return -1;
-    int64_t d = heads * hd;
-    float scale = 1.0f / sqrtf((float)hd);
-    float scores[pos + 1];
-    for (int64_t r = 0; r < rows; r++) {
-        const float *row = qkv + r * 3 * d;
-        for (int64_t h = 0; h < heads; h++) {
-            int64_t base = (r * heads + h) * capacity * hd;
-            for (int64_t i = 0; i < hd; i += 16) {
-                store16(keys, base + pos * hd + i, _mm512_loadu_ps(row + d + h * hd + i), bf16);
-                store16(values, base + pos * hd + i, _mm512_loadu_ps(row + 2 * d + h * hd + i), bf16);
-            }
-            __m512 q[16];
-            for (int64_t i = 0; i < hd / 16; i++) q[i] = _mm512_loadu_ps(row + h * hd + i * 16);
-            float best = -INFINITY;
-            for (int64_t p = 0; p <= pos; p++) {
-                __m512 dot = _mm512_setzero_ps();
-                for (int64_t i = 0; i < hd / 16; i++)
-                    dot = _mm512_fmadd_ps(q[i], load16(keys, base + p * hd + i * 16, bf16), dot);
-                scores[p] = _mm512_reduce_add_ps(dot) * scale;
-                best = fmaxf(best, scores[p]);
-            }
-            float total = 0.0f;
-            for (int64_t p = 0; p <= pos; p++) {
-                scores[p] = expf(scores[p] - best);
-                total += scores[p];
-            }
-            __m512 acc[16];
-            for (int64_t i = 0; i < hd / 16; i++) acc[i] = _mm512_setzero_ps();
-            for (int64_t p = 0; p <= pos; p++) {
-                __m512 weight = _mm512_set1_ps(scores[p] / total);
-                for (int64_t i = 0; i < hd / 16; i++)
-                    acc[i] = _mm512_fmadd_ps(weight, load16(values, base + p * hd + i * 16, bf16), acc[i]);
-            }
-            for (int64_t i = 0; i < hd / 16; i++) _mm512_storeu_ps(out + r * d + h * hd + i * 16, acc[i]);
-        }
-    }
+    if (hd % 16 || hd > 256 || pos < 0 || pos >= capacity || rows < 1 || heads < 1) return -1;
+    pthread_mutex_lock(&call_lock);
+    uint32_t number = close_job();
+    job = (job_t){.kind = ATTENTION, .units = rows * heads, .block = 1, .qkv = qkv,
+                  .heads = heads, .hd = hd, .capacity = capacity, .pos = pos, .keys = keys,
+                  .values = values, .bf16 = bf16, .out = out};
+    run_job(number, wanted);
+    pthread_mutex_unlock(&call_lock);
     return 0;
 }
