@@ -11,8 +11,9 @@
  *                 (fp32 or bf16), storing the new position's keys and values first.
  *
  * tb_set_threads: helper threads for both. A call's units (matmul tiles, attention (row,
- *                 head) pairs) are claimed in blocks by the caller and the helpers alike, so a helper that another process keeps off
- *                 its core costs at most the block it holds; idle helpers sleep in a futex.
+ *                 head) pairs) are claimed in blocks by the caller and the helpers alike,
+ *                 so a helper that another process keeps off its core costs at most the
+ *                 block it holds; idle helpers sleep in a futex.
  *
  * Nothing is allocated on the heap; calls are serialized (one job slot).
  */
