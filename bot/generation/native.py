@@ -7,8 +7,9 @@ dispatch; CTranslate2 was ~1.5x faster than the decoder built on them. These ker
 each int8 weight byte once for up to 8 rows, prefetch ahead of the stream, and fold the layer
 norm, input quantization, bias, GELU and residual sum into the matmul call; one more kernel
 runs a decoding step's attention over the key/value cache. Helper threads (`set_threads`)
-claim the tiles (and attention heads) of each call in blocks, with the caller, so the output is the same on any
-number of threads and a helper held off its core by another process stalls nobody.
+claim the tiles (and attention heads) of each call in blocks, with the caller, so the output
+is the same on any number of threads and a helper held off its core by another process
+stalls nobody.
 
 The C file ships with the package and is compiled at first use with the system's C compiler
 (`$CC`, else `cc` or `gcc`; ~1 s) into `$XDG_CACHE_HOME/tweetbot/kernels/` (a temporary folder
