@@ -56,8 +56,6 @@ LIBRARIES = ("-lm", "-lpthread")
 REQUIRED_CPU_FLAGS = frozenset(
     {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "fma"}
 )
-# Rows that share one pass over the weights (MAX_ROWS in the C file).
-MAX_ROWS = 8
 TILE = 32  # outputs per weight tile
 STORE, ACCUMULATE, GELU_TANH = 0, 1, 2
 
@@ -155,21 +153,10 @@ def library() -> ctypes.CDLL | None:
     if not _cpu_supported():
         log.info("native int8 kernels off: this CPU lacks AVX-512 VNNI")
         return None
-    path = _built()
-    if path is None:
-        compiler = _compiler()
-        if compiler is None:
-            log.info("native int8 kernels off: no C compiler found (set CC)")
-            return None
-        try:
-            path = _build(compiler)
-        except OSError as exc:
-            log.warning("native int8 kernels off: build failed", error=str(exc))
-            return None
     try:
-        lib = ctypes.CDLL(str(path))
+        lib = ctypes.CDLL(str(build_library()))
     except OSError as exc:
-        log.warning("native int8 kernels off: cannot load the library", error=str(exc))
+        log.warning("native int8 kernels off: cannot build or load them", error=str(exc))
         return None
     lib.tb_linear.restype = ctypes.c_int
     lib.tb_linear.argtypes = [_p, _i64, _i64, _i64, _p, _p, ctypes.c_float]
