@@ -126,8 +126,8 @@ class _Linear:
         # nbytes: what one call reads (packed copies are opaque; fbgemm's padding not counted).
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.native is not None:
-            return self.native(x.contiguous())
+        # A native linear is called through `.native`, with its fused options (_forward_native).
+        assert self.native is None
         if self.onednn is not None:
             return self.onednn(x, self.bias)
         if self.int8 is not None:
@@ -153,7 +153,7 @@ def _pack_int8(weight_out_in: torch.Tensor, bias: torch.Tensor) -> Any:
     """fbgemm's packed int8 copy of a (out, in) weight: one symmetric scale per output row
     (its largest magnitude maps to 127), so each output keeps its own resolution."""
     weight = weight_out_in.float().contiguous()
-    scales = weight.abs().amax(dim=1).clamp(min=1e-12) / 127.0
+    scales = native.int8_scales(weight)
     zero_points = torch.zeros(weight.shape[0], dtype=torch.long)
     with warnings.catch_warnings():
         # Quantized tensors are deprecated in favour of torchao (not installed); they are
@@ -176,10 +176,8 @@ class _OneDnnInt8:
     """
 
     def __init__(self, weight_out_in: torch.Tensor) -> None:
-        weight = weight_out_in.float().contiguous()
-        self.scales = (weight.abs().amax(dim=1).clamp(min=1e-12) / 127.0).contiguous()
-        rows = torch.round(weight / self.scales.unsqueeze(1)).clamp_(-127, 127).to(torch.int8)
-        self.zero_points = torch.zeros(weight.shape[0], dtype=torch.long)
+        rows, self.scales = native.int8_rows(weight_out_in)
+        self.zero_points = torch.zeros(rows.shape[0], dtype=torch.long)
         self.packed = torch.ops.onednn.qlinear_prepack(rows, None)
 
     def __call__(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -356,9 +354,8 @@ class FastGPT2:
             # The LM head is packed (opaque), so token embeddings need their own rows; int8
             # with one scale per row keeps them at a quarter of fp32 (error < 0.4% of the row's
             # largest value), so the packed model stays within ~1.2x its fp16 size.
-            scale = wte.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / 127.0
-            self.wte_rows = torch.round(wte / scale).to(torch.int8)
-            self.wte_scale = scale.float()
+            self.wte_rows, scale = native.int8_rows(wte)
+            self.wte_scale = scale.unsqueeze(1)
         else:
             self.wte_rows = wte
         self.blocks = [

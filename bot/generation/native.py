@@ -173,13 +173,30 @@ def available() -> bool:
     return library() is not None
 
 
-def set_threads(threads: int) -> int:
-    """Threads each matmul call uses, the caller included (helpers start once and sleep when
-    idle); returns how many it got."""
+def _loaded() -> ctypes.CDLL:
     lib = library()
     if lib is None:
         raise KernelError("native kernels are not available here")
-    return int(lib.tb_set_threads(threads))
+    return lib
+
+
+def int8_scales(weight_out_in: torch.Tensor) -> torch.Tensor:
+    """One symmetric scale per output row of a (out, in) weight: its largest magnitude maps
+    to 127, so each output keeps its own resolution."""
+    return (weight_out_in.float().abs().amax(dim=1).clamp(min=1e-12) / 127.0).contiguous()
+
+
+def int8_rows(weight_out_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A (out, in) weight as int8 rows and their scales (int8_scales)."""
+    scales = int8_scales(weight_out_in)
+    rows = torch.round(weight_out_in.float() / scales.unsqueeze(1)).clamp_(-127, 127)
+    return rows.to(torch.int8), scales
+
+
+def set_threads(threads: int) -> int:
+    """Threads each matmul call uses, the caller included (helpers start once and sleep when
+    idle); returns how many it got."""
+    return int(_loaded().tb_set_threads(threads))
 
 
 def _pointer(tensor: torch.Tensor | None) -> int | None:
@@ -194,15 +211,10 @@ class Int8Linear:
     """
 
     def __init__(self, weight_in_out: torch.Tensor, bias: torch.Tensor | None) -> None:
-        lib = library()
-        if lib is None:
-            raise KernelError("native kernels are not available here")
-        self._lib = lib
-        weight = weight_in_out.detach().t().float()  # (out, in)
-        self.n, self.k = int(weight.shape[0]), int(weight.shape[1])
-        self.scales = (weight.abs().amax(dim=1).clamp(min=1e-12) / 127.0).contiguous()
-        rows = torch.round(weight / self.scales.unsqueeze(1)).clamp_(-127, 127)
-        rows = (rows.to(torch.int16) + 128).to(torch.uint8)
+        self._lib = _loaded()
+        signed, self.scales = int8_rows(weight_in_out.detach().t())  # (out, in)
+        self.n, self.k = int(signed.shape[0]), int(signed.shape[1])
+        rows = (signed.to(torch.int16) + 128).to(torch.uint8)
         padded_n = -self.n % TILE
         self.kp = self.k + (-self.k % 4)
         rows = torch.nn.functional.pad(rows, (0, self.kp - self.k, 0, padded_n), value=128)
@@ -278,9 +290,7 @@ def attend_step(
     """One decoding position's attention: store the keys and values of `qkv` (rows, 3d) at
     `position` of `keys`/`values` (rows, heads, capacity, head_dim; fp32 or bf16,
     contiguous), then attend over positions 0..position; (rows, d) fp32."""
-    lib = library()
-    if lib is None:
-        raise KernelError("native kernels are not available here")
+    lib = _loaded()
     rows, width = int(qkv.shape[0]), int(qkv.shape[1])
     head_dim = width // 3 // heads
     capacity = int(keys.shape[2])
